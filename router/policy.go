@@ -1,0 +1,191 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/slotrouter/slotrouter/slots"
+)
+
+// Action is what the client does next with a command.
+type Action uint8
+
+const (
+	// Done: hand the reply (or error) to the caller.
+	Done Action = iota
+	// Retry: ask Target again and resend, after Wait if the decision says so.
+	Retry
+)
+
+// Decision is the router's verdict on one reply or failure.
+type Decision struct {
+	Action Action
+	// Backoff asks the client to call Wait before retrying.
+	Backoff bool
+	// Redial means the connection to the node is stale (a name that now
+	// points elsewhere): drop it and dial again before retrying.
+	Redial bool
+	// Err is the error to return when Action is Done and the reply itself
+	// is not what the caller should see.
+	Err error
+}
+
+// Attempt is the routing state of one command across retries. It lives on
+// the caller's stack; the zero value plus Slot/HasSlot/ReadOnly is ready.
+type Attempt struct {
+	Slot    slots.Slot
+	HasSlot bool // false for key-less commands: any master will do
+	// ReadOnly commands may go to replicas and may be retried after an
+	// ambiguous failure; so may Idempotent ones.
+	ReadOnly   bool
+	Idempotent bool
+
+	addr     string // forced by a redirect
+	asking   bool
+	chain    []Redirect
+	retries  int
+	deadline time.Time // retry budget end for calls without a deadline
+}
+
+// Asking reports whether the next send must be preceded by ASKING.
+func (a *Attempt) Asking() bool { return a.asking }
+
+// Redirects is the number of MOVED/ASK hops so far.
+func (a *Attempt) Redirects() int { return len(a.chain) }
+
+// Target returns the address to send the command to.
+func (r *Router) Target(a *Attempt) (string, error) {
+	if a.addr != "" {
+		return a.addr, nil
+	}
+	t := r.tab.Load()
+	if t.snap == nil {
+		return "", ErrNoTopology
+	}
+	if !a.HasSlot {
+		if len(t.masters) == 0 {
+			return "", ErrNoOwner
+		}
+		return t.masters[rand.IntN(len(t.masters))], nil
+	}
+	rt, ok := t.ownerOf(a.Slot)
+	if !ok {
+		return "", &SlotError{Slot: a.Slot, Err: ErrNoOwner}
+	}
+	if a.ReadOnly && r.opts.ReadPolicy != MasterOnly {
+		return r.pickRead(rt, a.Slot)
+	}
+	if rt.master == "" {
+		return "", &SlotError{Slot: a.Slot, Err: ErrNoOwner}
+	}
+	return rt.master, nil
+}
+
+// OnReply judges an error reply from addr. Replies that are not errors
+// never need judging: the client hands them straight to the caller.
+func (r *Router) OnReply(a *Attempt, addr, msg string) Decision {
+	a.addr, a.asking = "", false
+	kind, _, _ := strings.Cut(msg, " ")
+	switch kind {
+	case "MOVED", "ASK":
+		rd, err := ParseRedirect(msg, addr)
+		if err != nil {
+			return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot, Err: err}}
+		}
+		a.chain = append(a.chain, rd)
+		if len(a.chain) > r.opts.MaxRedirects {
+			return Decision{Action: Done, Err: &RedirectError{Chain: a.chain}}
+		}
+		if rd.Kind == Ask {
+			a.addr, a.asking = rd.Addr, true
+			return Decision{Action: Retry}
+		}
+		if rd.Addr == addr {
+			// MOVED to the very node we asked: we reached it by a name that
+			// now points at another server. Dial again rather than loop.
+			r.TriggerRefresh()
+			return Decision{Action: Retry, Redial: true, Backoff: len(a.chain) > 1}
+		}
+		r.patch(rd.Slot, rd.Addr)
+		r.TriggerRefresh()
+		a.addr = rd.Addr
+		return Decision{Action: Retry}
+	case "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN":
+		// Definitely not executed: safe to retry any command.
+		r.TriggerRefresh()
+		return Decision{Action: Retry, Backoff: true}
+	case "READONLY":
+		// A key-less write reached a replica (or a demoted master).
+		r.MarkSuspect(addr)
+		return Decision{Action: Retry, Backoff: true}
+	}
+	return Decision{Action: Done}
+}
+
+// OnFailure judges a failure to get any reply from addr. sent is false
+// when the command certainly never reached the server.
+func (r *Router) OnFailure(ctx context.Context, a *Attempt, addr string, err error, sent bool) Decision {
+	a.addr, a.asking = "", false
+	if ctx.Err() != nil {
+		// The caller's own deadline: a slow node is not proof of failure,
+		// but it is reason to look for a new owner now.
+		if sent {
+			r.MarkSuspect(addr)
+		}
+		return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot, Err: err}}
+	}
+	if errors.Is(err, ErrNoOwner) || errors.Is(err, ErrNoTopology) {
+		r.TriggerRefresh()
+		return Decision{Action: Retry, Backoff: true}
+	}
+	if errors.Is(err, ErrNoReplica) {
+		return Decision{Action: Done, Err: err}
+	}
+	r.MarkSuspect(addr)
+	if sent && !a.ReadOnly && !a.Idempotent {
+		// It may have run; running it twice could be wrong.
+		return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot, Err: err}}
+	}
+	return Decision{Action: Retry, Backoff: true}
+}
+
+// Wait sleeps before a retry: a jittered, growing back-off, cut short by a
+// new view of the topology (that is what retries wait for) and bounded by
+// ctx and the retry budget. It returns an error when the caller should give up.
+func (r *Router) Wait(ctx context.Context, a *Attempt) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if a.deadline.IsZero() {
+		if _, ok := ctx.Deadline(); !ok {
+			a.deadline = time.Now().Add(r.opts.RetryBudget)
+		}
+	}
+	if !a.deadline.IsZero() && time.Now().After(a.deadline) {
+		return errRetryBudget
+	}
+	d := r.opts.MinBackoff << min(a.retries, 10)
+	d = min(d, r.opts.MaxBackoff)
+	d = d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
+	a.retries++
+	changed := r.changedChan()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-changed:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.stop:
+		return ErrClosed
+	}
+	return nil
+}
+
+var (
+	errRetryBudget = errors.New("slotrouter: retry budget exhausted")
+	errSuspect     = errors.New("slotrouter: node is suspect; not asked")
+)
