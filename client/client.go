@@ -1,0 +1,259 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/slotrouter/slotrouter/router"
+	"github.com/slotrouter/slotrouter/slots"
+	"github.com/slotrouter/slotrouter/topology"
+)
+
+// Client runs commands against a Redis deployment, sending each to the node
+// that owns its keys and riding through failovers, resharding and moved
+// names. It is safe for concurrent use; make one per deployment and share it.
+type Client struct {
+	opts   Options
+	cfg    connConfig
+	router *router.Router
+
+	cmds  atomic.Pointer[slots.Table]
+	learn singleflight.Group
+
+	nodesMu sync.Mutex
+	nodes   atomic.Pointer[map[string]*node]
+
+	closed atomic.Bool
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// New connects to the deployment behind opts.Addrs (or opts.Source) and
+// returns once the first view of it is known, or ctx ends.
+func New(ctx context.Context, opts Options) (*Client, error) {
+	opts.setDefaults()
+	if len(opts.Addrs) == 0 && opts.Source == nil {
+		return nil, errors.New("slotrouter: client.Options needs Addrs or a Source")
+	}
+	c := &Client{opts: opts, stop: make(chan struct{})}
+	c.cfg = connConfig{
+		Dial:          opts.Dialer,
+		TLS:           opts.TLS,
+		Username:      opts.Username,
+		Password:      opts.Password,
+		ClientName:    opts.ClientName,
+		ReadOnly:      opts.ReadPolicy != MasterOnly && opts.Source == nil,
+		DialTimeout:   opts.DialTimeout,
+		HealthTimeout: opts.HealthTimeout,
+		Conns:         opts.ConnsPerNode,
+		Logger:        opts.Logger,
+	}
+	empty := map[string]*node{}
+	c.nodes.Store(&empty)
+	c.cmds.Store(slots.DefaultTable())
+
+	src := opts.Source
+	if src == nil {
+		src = &router.ClusterSource{Seeds: opts.Addrs, Fetch: c.fetchClusterNodes}
+	}
+	r, err := router.New(router.Options{
+		Source:          src,
+		RefreshInterval: opts.RefreshInterval,
+		MaxRedirects:    opts.MaxRedirects,
+		RetryBudget:     opts.RetryBudget,
+		ReadPolicy:      opts.ReadPolicy,
+		OnChange:        c.onChange,
+		Logger:          opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.router = r
+	if err := c.firstView(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if opts.RefreshInterval <= 0 && opts.Source == nil {
+		c.deriveRefreshInterval(ctx)
+	}
+	if opts.ReadPolicy == Nearest {
+		c.wg.Add(1)
+		go c.measureLatency()
+	}
+	return c, nil
+}
+
+// firstView retries discovery until it succeeds or ctx ends: seeds may
+// still be starting, and New's contract is "ready when it returns".
+func (c *Client) firstView(ctx context.Context) error {
+	var a router.Attempt
+	for {
+		err := c.router.Refresh(ctx)
+		if err == nil {
+			return nil
+		}
+		if werr := c.router.Wait(ctx, &a); werr != nil {
+			return fmt.Errorf("slotrouter: no topology from %v: %w", c.opts.Addrs, errors.Join(werr, err))
+		}
+	}
+}
+
+// deriveRefreshInterval sets the periodic check to half the cluster's
+// node timeout: a cluster that detects failures in T needs no client
+// polling much faster than T/2 while all is well.
+func (c *Client) deriveRefreshInterval(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	vals, err := c.Do(ctx, "CONFIG", "GET", "cluster-node-timeout").Strings()
+	if err != nil || len(vals) != 2 {
+		return
+	}
+	ms, err := strconv.Atoi(vals[1])
+	if err != nil || ms <= 0 {
+		return
+	}
+	d := time.Duration(ms) * time.Millisecond / 2
+	c.router.SetRefreshInterval(min(max(d, time.Second), 10*time.Second))
+}
+
+// Close releases every connection. Calls in flight return ErrClosed.
+func (c *Client) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(c.stop)
+	c.router.Close()
+	c.wg.Wait()
+	c.nodesMu.Lock()
+	for _, n := range *c.nodes.Load() {
+		n.close()
+	}
+	empty := map[string]*node{}
+	c.nodes.Store(&empty)
+	c.nodesMu.Unlock()
+	return nil
+}
+
+// Router exposes the routing layer (views, suspects, latency) for
+// inspection and tooling.
+func (c *Client) Router() *router.Router { return c.router }
+
+// Topology is the view currently used for routing.
+func (c *Client) Topology() *topology.Snapshot { return c.router.Snapshot() }
+
+// node returns the connection manager for addr, creating it on first use.
+func (c *Client) node(addr string) *node {
+	if n, ok := (*c.nodes.Load())[addr]; ok {
+		return n
+	}
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	m := *c.nodes.Load()
+	if n, ok := m[addr]; ok {
+		return n
+	}
+	n := newNode(addr, &c.cfg)
+	nm := make(map[string]*node, len(m)+1)
+	for k, v := range m {
+		nm[k] = v
+	}
+	nm[addr] = n
+	c.nodes.Store(&nm)
+	return n
+}
+
+// dropNode closes addr's connections so the next use dials afresh.
+func (c *Client) dropNode(addr string) {
+	c.nodesMu.Lock()
+	m := *c.nodes.Load()
+	n, ok := m[addr]
+	if ok {
+		nm := make(map[string]*node, len(m))
+		for k, v := range m {
+			if k != addr {
+				nm[k] = v
+			}
+		}
+		c.nodes.Store(&nm)
+	}
+	c.nodesMu.Unlock()
+	if ok {
+		n.close()
+	}
+}
+
+// onChange closes connections to nodes that left the deployment, so
+// nothing lingers on a removed or replaced server.
+func (c *Client) onChange(changes []topology.Change) {
+	snap := c.router.Snapshot()
+	if snap != nil {
+		for _, n := range c.nodeAddrs() {
+			if snap.Node(n) == nil {
+				c.dropNode(n)
+			}
+		}
+	}
+	if c.opts.OnTopologyChange != nil {
+		c.opts.OnTopologyChange(changes)
+	}
+}
+
+func (c *Client) nodeAddrs() []string {
+	m := *c.nodes.Load()
+	out := make([]string, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	return out
+}
+
+// fetchClusterNodes is the Fetcher for cluster discovery: it uses the same
+// multiplexed connection as data, so a hung node shows up as a timeout.
+func (c *Client) fetchClusterNodes(ctx context.Context, addr string) ([]byte, error) {
+	cmd, err := newCommand([]any{"CLUSTER", "NODES"})
+	if err != nil {
+		return nil, err
+	}
+	defer cmd.release()
+	res, err := c.node(addr).do(ctx, cmd, false)
+	if err != nil {
+		return nil, err
+	}
+	return res.Bytes()
+}
+
+func (c *Client) measureLatency() {
+	defer c.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		snap := c.router.Snapshot()
+		if snap != nil {
+			for _, sh := range snap.Shards() {
+				for _, n := range append([]*topology.Node{sh.Master}, sh.Replicas...) {
+					if n == nil || !n.Routable() {
+						continue
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+					start := time.Now()
+					if err := c.DoOn(ctx, n.Addr, "PING").Err(); err == nil {
+						c.router.ObserveLatency(n.Addr, time.Since(start))
+					}
+					cancel()
+				}
+			}
+		}
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+	}
+}

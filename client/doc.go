@@ -1,0 +1,21 @@
+// Package client is slotrouter's public face: one Client per deployment,
+// commands with Do, batches with Pipeline.
+//
+//	c, err := client.New(ctx, client.Options{Addrs: []string{"10.0.0.1:7000"}})
+//	defer c.Close()
+//	err = c.Do(ctx, "SET", "user:{42}:name", "ada").Err()
+//	name, err := c.Do(ctx, "GET", "user:{42}:name").Text()
+//
+// The package carries bytes: it keeps one implicitly pipelined connection
+// per node (concurrent callers' commands are coalesced into shared writes and
+// one reader matches replies in order), encodes arguments straight into
+// pooled buffers, and hands every reply or failure to package router, which
+// decides what happens next. Blocking commands (BLPOP, XREAD BLOCK, WAIT)
+// get dedicated connections so they never stall others.
+//
+// Every call is bounded by its context: Do returns by the deadline even when
+// a node hangs. Replies are Results: Err, Text, Int64, Bytes, Slice and
+// friends convert them, and IsNil (or errors.Is(err, ErrNil)) tells a nil
+// reply from an empty string. Error replies match their kind:
+// errors.Is(err, ErrClusterDown), errors.As(err, &*Error).
+package client

@@ -1,0 +1,104 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/slotrouter/slotrouter/router"
+	"github.com/slotrouter/slotrouter/topology"
+)
+
+// ReadPolicy chooses the node for read-only commands; see router.ReadPolicy.
+type ReadPolicy = router.ReadPolicy
+
+// Read policies.
+const (
+	MasterOnly    = router.MasterOnly
+	PreferReplica = router.PreferReplica
+	ReplicaOnly   = router.ReplicaOnly
+	Nearest       = router.Nearest
+	Random        = router.Random
+)
+
+// Options configure a Client. The zero value of every field is usable; only
+// Addrs (or Source) is required.
+type Options struct {
+	// Addrs are seed nodes, "host:port". Names are re-resolved on every
+	// discovery round, so seeds may be DNS names that move.
+	Addrs []string
+
+	// Username and Password authenticate every connection (ACL when
+	// Username is set, AUTH <password> otherwise).
+	Username, Password string
+	// TLS enables TLS. Its ServerName, when empty, is set per node to the
+	// host the node is dialled by, so every node is verified by its own name.
+	TLS *tls.Config
+	// Dialer dials connections. Default: a net.Dialer.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ClientName is sent with CLIENT SETNAME on every connection.
+	ClientName string
+
+	// ReadPolicy chooses nodes for read-only commands. Default MasterOnly.
+	ReadPolicy ReadPolicy
+	// MaxRedirects bounds MOVED/ASK hops per command. Default 16.
+	MaxRedirects int
+	// RetryBudget bounds retries of a call whose context has no deadline.
+	// Default 15s. A call with a deadline retries until the deadline.
+	RetryBudget time.Duration
+	// DialTimeout bounds one connection attempt. Default 1s.
+	DialTimeout time.Duration
+	// HealthTimeout closes a connection whose oldest request has had no
+	// reply for this long, so a hung node is detected even when callers
+	// have no deadlines. Default 2s.
+	HealthTimeout time.Duration
+	// RefreshInterval is the cheap periodic topology check. Default: half
+	// the cluster's cluster-node-timeout (read with CONFIG GET), within
+	// 1s..10s, or 5s when it cannot be read.
+	RefreshInterval time.Duration
+	// ConnsPerNode is how many multiplexed connections each node gets.
+	// Default 1: one pipelined connection serves any number of callers.
+	ConnsPerNode int
+
+	// Source replaces Redis Cluster discovery: Sentinel, role probes, or
+	// your own. Addrs are then only used by your source.
+	Source router.Source
+
+	// OnTopologyChange is called with every change between views.
+	OnTopologyChange func([]topology.Change)
+	// Logger receives topology changes and failures. Default: discard.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.HealthTimeout <= 0 {
+		o.HealthTimeout = 2 * time.Second
+	}
+	if o.ConnsPerNode <= 0 {
+		o.ConnsPerNode = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+type idempotentKey struct{}
+
+// Idempotent marks calls made with the returned context as safe to run
+// twice, so they are retried even after a failure that leaves it unknown
+// whether the server ran them (a timeout or a connection lost after the
+// command was sent). Read-only commands are always retried; writes only
+// when marked.
+func Idempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func isIdempotent(ctx context.Context) bool {
+	v, _ := ctx.Value(idempotentKey{}).(bool)
+	return v
+}

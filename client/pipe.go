@@ -1,0 +1,488 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A pipe is one multiplexed connection. Callers append encoded requests to a
+// shared write buffer and a FIFO of calls; whoever finds no flush running
+// writes the buffer itself (so bursts coalesce into one syscall without a
+// writer goroutine). One reader goroutine matches replies to the FIFO in
+// order. A caller waits on its call or on its ctx, whichever is first; an
+// abandoned call stays queued and the reader throws its reply away.
+//
+// The caller that flushes blocks in Write at most until its ctx deadline:
+// then the rest of the write is handed to a goroutine. (A ctx that is
+// cancelled without a deadline cannot interrupt that Write; the write
+// timeout, HealthTimeout, bounds it. Neither applies to TLS pipes, which
+// always flush on a goroutine because a timed-out tls.Conn write is fatal.)
+//
+// Blocking commands do not belong here: a reply that takes longer than
+// HealthTimeout closes the pipe. They go to node.doDedicated.
+type pipe struct {
+	addr         string
+	conn         net.Conn
+	rd           *respReader
+	tls          bool // a timed-out tls.Conn write is fatal, so never use ctx deadlines for writes
+	writeTimeout time.Duration
+	health       time.Duration
+	onFail       func(error) // tells the node why the pipe died
+
+	mu        sync.Mutex
+	wbuf      []byte     // small requests, coalesced
+	segs      [][]byte   // written before wbuf: big requests, and the wbufs queued ahead of them
+	pins      []*command // commands whose buf is in segs (uncopied); released once written
+	spare     []byte
+	queue     []*call // in send order; the last `unflushed` have not reached Write
+	unflushed int
+	flushing  bool
+	closed    bool
+	causeOp   string
+	cause     error
+
+	handovers atomic.Int32 // writes finished by a goroutine after a caller's deadline (diagnostics)
+	broken    atomic.Bool  // fast-path check for node
+	sent      atomic.Int64 // calls handed to Write
+	done      atomic.Int64 // calls whose replies have been read
+
+	// Write-deadline cache, owned by whoever holds the flushing role.
+	wdl      time.Time
+	wdlByCtx bool
+
+	// Health checker state, owned by the timer callback.
+	timer      *time.Timer
+	lastDone   int64
+	stallSince time.Time
+}
+
+const (
+	callWaiting uint32 = iota
+	callDone
+	callAbandoned
+)
+
+// asking is the ASKING request sent in front of a redirected command.
+var askingCmd = []byte("*1\r\n$6\r\nASKING\r\n")
+
+const (
+	// maxPooledWriteBuf caps what an idle pipe keeps for its write buffers.
+	maxPooledWriteBuf = 1 << 20
+	// bigRequest: a command at least this long is written from its own
+	// buffer (pinned by a reference) instead of being copied under the lock,
+	// so a multi-megabyte value neither holds up other callers nor costs a
+	// second allocation.
+	bigRequest = 16 << 10
+)
+
+// call is one queued request (or a batch of them for doMulti). It is pooled;
+// exactly one party returns it: the waiter once it received done, or the
+// reader/closer when the waiter abandoned it.
+type call struct {
+	done    chan struct{} // capacity 1, drained before reuse
+	state   atomic.Uint32
+	n       int      // replies expected (not counting ASKING acks)
+	asks    []bool   // asks[i]: reply i is preceded by an ASKING ack
+	results []Result // filled by the reader
+	err     error    // transport failure, set before done
+
+	// reader-only progress
+	ackPending bool
+	ack        Result // an error reply to ASKING, if any
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+func getCall(n int) *call {
+	c := callPool.Get().(*call)
+	c.state.Store(callWaiting)
+	c.n = n
+	c.err = nil
+	c.ack = Result{}
+	return c
+}
+
+func putCall(c *call) {
+	clear(c.results) // do not pin reply memory in the pool
+	if cap(c.results) > 1024 || cap(c.asks) > 1024 {
+		return
+	}
+	c.results, c.asks = c.results[:0], c.asks[:0]
+	callPool.Put(c)
+}
+
+// complete hands c to its waiter, or recycles it if the waiter is gone.
+func complete(c *call, err error) {
+	c.err = err
+	if c.state.CompareAndSwap(callWaiting, callDone) {
+		c.done <- struct{}{}
+		return
+	}
+	putCall(c)
+}
+
+func newPipe(addr string, conn net.Conn, rd *respReader, cfg *connConfig, onFail func(error)) *pipe {
+	_, isTLS := conn.(*tls.Conn)
+	p := &pipe{
+		addr:         addr,
+		conn:         conn,
+		rd:           rd,
+		tls:          isTLS || cfg.TLS != nil,
+		writeTimeout: cfg.healthTimeout(),
+		health:       cfg.healthTimeout(),
+		wbuf:         make([]byte, 0, 4096),
+		spare:        make([]byte, 0, 4096),
+		onFail:       onFail,
+	}
+	p.timer = time.AfterFunc(p.tick(), p.healthCheck)
+	go p.readLoop()
+	return p
+}
+
+func (p *pipe) tick() time.Duration { return max(p.health/8, 5*time.Millisecond) }
+
+func (p *pipe) closedErr() error {
+	return &ConnError{Addr: p.addr, Op: p.causeOp, Sent: false, Err: p.cause}
+}
+
+// do sends cmd (after ASKING when asking) and waits for its reply. The error
+// is non-nil only when no reply was received: ctx.Err() when the caller's
+// context ended first, otherwise a *ConnError. Error replies come back as a
+// Result of KindError with a nil error.
+func (p *pipe) do(ctx context.Context, cmd *command, asking bool) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return errResult(err), err
+	}
+	c := getCall(1)
+	c.asks = append(c.asks, asking)
+	if err := p.send(ctx, c, cmd, nil); err != nil {
+		putCall(c)
+		return errResult(err), err
+	}
+	if err := p.wait(ctx, c); err != nil {
+		return errResult(err), err
+	}
+	r := c.results[0]
+	putCall(c)
+	return r, nil
+}
+
+// doMulti sends cmds in one write and fills out (len(out) >= len(cmds)) in
+// order. asking may be nil. A transport failure fills every out with it.
+func (p *pipe) doMulti(ctx context.Context, cmds []*command, out []Result, asking []bool) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	if len(out) < len(cmds) || (asking != nil && len(asking) < len(cmds)) {
+		return &ArgError{Index: -1, Type: "doMulti: out or asking shorter than cmds"}
+	}
+	err := ctx.Err()
+	if err == nil {
+		c := getCall(len(cmds))
+		for i := range cmds {
+			c.asks = append(c.asks, asking != nil && asking[i])
+		}
+		if err = p.send(ctx, c, nil, cmds); err != nil {
+			putCall(c)
+		} else if err = p.wait(ctx, c); err == nil {
+			copy(out, c.results)
+			putCall(c)
+			return nil
+		}
+	}
+	for i := range cmds {
+		out[i] = errResult(err)
+	}
+	return err
+}
+
+func (p *pipe) wait(ctx context.Context, c *call) error {
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callWaiting, callAbandoned) {
+			return ctx.Err() // the reader (or closer) owns c now
+		}
+		<-c.done // completed at the same moment: the token is on its way
+	}
+	if c.err != nil {
+		err := c.err
+		putCall(c)
+		return err
+	}
+	return nil
+}
+
+// send queues c's bytes and, if nobody is flushing, flushes them itself.
+func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command) error {
+	c.ackPending = c.asks[0]
+	p.mu.Lock()
+	if p.closed {
+		err := p.closedErr()
+		p.mu.Unlock()
+		return err
+	}
+	if one != nil {
+		p.appendLocked(one, c.asks[0])
+	} else {
+		for i, cmd := range many {
+			p.appendLocked(cmd, c.asks[i])
+		}
+	}
+	p.queue = append(p.queue, c)
+	p.unflushed++
+	if p.flushing {
+		p.mu.Unlock()
+		return nil
+	}
+	p.flushing = true
+	p.mu.Unlock()
+	if p.tls {
+		go p.flush(time.Time{})
+		return nil
+	}
+	deadline, _ := ctx.Deadline()
+	p.flush(deadline)
+	return nil
+}
+
+func (p *pipe) appendLocked(cmd *command, asking bool) {
+	if asking {
+		p.wbuf = append(p.wbuf, askingCmd...)
+	}
+	if len(cmd.buf) < bigRequest {
+		p.wbuf = append(p.wbuf, cmd.buf...)
+		return
+	}
+	if len(p.wbuf) > 0 {
+		p.segs = append(p.segs, p.wbuf)
+		p.wbuf = nil
+	}
+	cmd.refs.Add(1)
+	p.segs = append(p.segs, cmd.buf)
+	p.pins = append(p.pins, cmd)
+}
+
+func unpin(pins []*command) {
+	for _, c := range pins {
+		c.release()
+	}
+}
+
+// flush writes until nothing is queued. The caller holds the flushing role;
+// ctxDeadline bounds how long that caller blocks in Write.
+func (p *pipe) flush(ctxDeadline time.Time) {
+	var written []byte
+	for {
+		p.mu.Lock()
+		if written != nil && cap(written) <= maxPooledWriteBuf {
+			p.spare = written[:0]
+		}
+		if p.closed || (len(p.wbuf) == 0 && len(p.segs) == 0) {
+			p.flushing = false
+			p.mu.Unlock()
+			return
+		}
+		segs, pins, buf := p.segs, p.pins, p.wbuf
+		p.segs, p.pins = nil, nil
+		p.wbuf, p.spare = p.spare, nil
+		if p.wbuf == nil {
+			p.wbuf = make([]byte, 0, 4096)
+		}
+		n := p.unflushed
+		p.unflushed = 0
+		p.mu.Unlock()
+
+		p.sent.Add(int64(n))
+		rest, err := p.write(segs, buf, ctxDeadline)
+		if rest != nil {
+			// The caller's deadline hit mid-write but the socket is fine:
+			// a goroutine finishes so the caller can return on time.
+			p.handovers.Add(1)
+			go func() {
+				if _, err := p.write(rest, nil, time.Time{}); err != nil {
+					p.fail("write", err)
+				}
+				unpin(pins)
+				p.flush(time.Time{})
+			}()
+			return
+		}
+		unpin(pins)
+		if err != nil {
+			p.fail("write", err)
+			p.mu.Lock()
+			p.flushing = false
+			p.mu.Unlock()
+			return
+		}
+		written = buf
+	}
+}
+
+// write writes segs then buf. With a ctx deadline earlier than the write
+// timeout it returns the unwritten rest (non-nil) when that deadline, not the
+// connection, failed.
+func (p *pipe) write(segs [][]byte, buf []byte, ctxDeadline time.Time) (rest [][]byte, err error) {
+	now := time.Now()
+	wd, byCtx := now.Add(p.writeTimeout), false
+	if !ctxDeadline.IsZero() && ctxDeadline.Before(wd) && !p.tls {
+		wd, byCtx = ctxDeadline, true
+	}
+	// Re-arming the deadline costs a runtime timer update; skip it while
+	// the one in place is a plain write timeout with at least half to go.
+	if byCtx || p.wdlByCtx || p.wdl.Sub(now) < p.writeTimeout/2 {
+		if err := p.conn.SetWriteDeadline(wd); err != nil {
+			return nil, err
+		}
+		p.wdl, p.wdlByCtx = wd, byCtx
+	}
+	if len(segs) == 0 {
+		// The common case: one buffer, and no net.Buffers (it would escape).
+		n, err := p.conn.Write(buf)
+		if err != nil && byCtx && errors.Is(err, os.ErrDeadlineExceeded) {
+			return [][]byte{buf[n:]}, err
+		}
+		return nil, err
+	}
+	bufs := net.Buffers(segs)
+	if len(buf) > 0 {
+		bufs = append(bufs, buf)
+	}
+	_, err = bufs.WriteTo(p.conn) // consumes what it wrote
+	if err != nil && byCtx && errors.Is(err, os.ErrDeadlineExceeded) {
+		return bufs, err
+	}
+	return nil, err
+}
+
+// fail closes the pipe once; the reader then fails every queued call.
+func (p *pipe) fail(op string, err error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed, p.causeOp, p.cause = true, op, err
+	p.mu.Unlock()
+	p.broken.Store(true)
+	p.timer.Stop()
+	// Report before closing: the reader fails the callers only after the
+	// close, so they can rely on the node having recorded the cause.
+	if p.onFail != nil {
+		p.onFail(&ConnError{Addr: p.addr, Op: op, Sent: true, Err: err})
+	}
+	_ = p.conn.Close()
+}
+
+func (p *pipe) close() { p.fail("closed", net.ErrClosed) }
+
+func (p *pipe) readLoop() {
+	var pend []*call // calls taken from the queue, in order
+	head := 0
+	for {
+		res, err := p.rd.readReply()
+		if err != nil {
+			p.fail("read", err)
+			break
+		}
+		if res.kind == KindPush {
+			continue // out of band (RESP3 only); never an answer to a call
+		}
+		if head == len(pend) {
+			clear(pend)
+			pend, head = pend[:0], 0
+			p.mu.Lock()
+			k := len(p.queue) - p.unflushed
+			pend = append(pend, p.queue[:k]...)
+			m := copy(p.queue, p.queue[k:])
+			clear(p.queue[m:])
+			p.queue = p.queue[:m]
+			p.mu.Unlock()
+			if len(pend) == 0 {
+				p.fail("read", protoErr("reply without a request"))
+				break
+			}
+		}
+		c := pend[head]
+		if c.ackPending {
+			c.ackPending = false
+			if res.kind == KindError {
+				c.ack = res
+			}
+			continue
+		}
+		if c.ack.kind == KindError && isRedirect(res) {
+			// Bounced because ASKING was refused: the refusal is the cause.
+			res = c.ack
+		}
+		c.ack = Result{}
+		c.results = append(c.results, res)
+		if i := len(c.results); i < c.n {
+			c.ackPending = c.asks[i]
+			continue
+		}
+		pend[head] = nil
+		head++
+		p.done.Add(1)
+		complete(c, nil)
+	}
+
+	p.mu.Lock()
+	q, unflushed := p.queue, p.unflushed
+	p.queue, p.unflushed = nil, 0
+	unpin(p.pins) // never written: the flusher stops at closed
+	p.segs, p.pins = nil, nil
+	sentErr := &ConnError{Addr: p.addr, Op: p.causeOp, Sent: true, Err: p.cause}
+	p.mu.Unlock()
+	for _, c := range pend[head:] {
+		complete(c, sentErr)
+	}
+	for i, c := range q {
+		if i < len(q)-unflushed {
+			complete(c, sentErr)
+		} else {
+			complete(c, &ConnError{Addr: p.addr, Op: p.causeOp, Sent: false, Err: p.cause})
+		}
+	}
+}
+
+// healthCheck closes the pipe when requests are outstanding and no reply
+// has arrived for the health timeout. It runs on a timer, so the hot path
+// pays nothing but two atomic counters.
+func (p *pipe) healthCheck() {
+	if p.broken.Load() {
+		return
+	}
+	now := time.Now()
+	sent, done := p.sent.Load(), p.done.Load()
+	switch {
+	case sent == done:
+		p.stallSince = time.Time{}
+	case done != p.lastDone || p.stallSince.IsZero():
+		p.stallSince = now // progress (or a new stall): the clock starts now
+	case now.Sub(p.stallSince) >= p.health:
+		p.fail("health", &healthError{after: p.health.String()})
+		return
+	}
+	p.lastDone = done
+	p.timer.Reset(p.tick())
+}
+
+func isRedirect(r Result) bool {
+	if r.kind != KindError {
+		return false
+	}
+	e, ok := r.err.(*Error)
+	if !ok {
+		return false
+	}
+	p := e.Prefix()
+	return p == "MOVED" || p == "ASK"
+}

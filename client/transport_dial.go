@@ -1,0 +1,212 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+)
+
+// connConfig is how every connection to a node is made. Zero values mean the
+// documented defaults.
+type connConfig struct {
+	// Dial opens the TCP connection; default net.Dialer with keep-alive.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLS, when set, wraps each connection; an empty ServerName becomes the
+	// node's host so every node gets its own SNI.
+	TLS *tls.Config
+	// Username and Password are sent with AUTH on every new connection
+	// (password only: AUTH <password>).
+	Username, Password string
+	// ClientName is set with CLIENT SETNAME.
+	ClientName string
+	// ReadOnly sends READONLY so a replica serves reads for its master's slots.
+	ReadOnly bool
+	// DialTimeout bounds dial, TLS handshake and setup; default 5 s.
+	DialTimeout time.Duration
+	// HealthTimeout: a pipe whose oldest outstanding request got no reply
+	// for this long is closed (and a write blocked this long fails); default 2 s.
+	HealthTimeout time.Duration
+	// Conns is the number of multiplexed pipes per node; default 1.
+	Conns int
+	// DedicatedIdle is how many idle dedicated connections (blocking
+	// commands) a node keeps; default 4.
+	DedicatedIdle int
+	// Logger receives connection events; default discards.
+	Logger *slog.Logger
+}
+
+const (
+	defaultDialTimeout   = 5 * time.Second
+	defaultHealthTimeout = 2 * time.Second
+	defaultDedicatedIdle = 4
+	// dialBackoff: after a failed dial, callers within this window get the
+	// cached error at once instead of hammering a dead node.
+	dialBackoff = 25 * time.Millisecond
+)
+
+func (c *connConfig) dialTimeout() time.Duration {
+	if c.DialTimeout > 0 {
+		return c.DialTimeout
+	}
+	return defaultDialTimeout
+}
+
+func (c *connConfig) healthTimeout() time.Duration {
+	if c.HealthTimeout > 0 {
+		return c.HealthTimeout
+	}
+	return defaultHealthTimeout
+}
+
+func (c *connConfig) conns() int { return max(c.Conns, 1) }
+
+func (c *connConfig) dedicatedIdle() int {
+	if c.DedicatedIdle > 0 {
+		return c.DedicatedIdle
+	}
+	return defaultDedicatedIdle
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func (c *connConfig) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return discardLogger
+}
+
+// aLongTimeAgo is a deadline that makes pending I/O fail at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// dialConn dials addr and runs the connection setup (AUTH, READONLY, CLIENT
+// SETNAME) in one round trip. ctx bounds all of it. Failures are *ConnError
+// with Sent false; a refused setup command's *Error is inside.
+func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *respReader, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
+	defer cancel()
+	dial := cfg.Dial
+	if dial == nil {
+		d := &net.Dialer{KeepAlive: 30 * time.Second}
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, &ConnError{Addr: addr, Op: "dial", Err: err}
+	}
+	if cfg.TLS != nil {
+		tc := cfg.TLS
+		if tc.ServerName == "" {
+			tc = tc.Clone()
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				tc.ServerName = host
+			} else {
+				tc.ServerName = addr
+			}
+		}
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, nil, &ConnError{Addr: addr, Op: "dial", Err: err}
+		}
+		conn = tconn
+	}
+	rd := newRespReader(conn)
+	if err := setupConn(ctx, conn, rd, cfg); err != nil {
+		_ = conn.Close()
+		return nil, nil, &ConnError{Addr: addr, Op: "setup", Err: err}
+	}
+	return conn, rd, nil
+}
+
+func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConfig) error {
+	var cmds [][]any
+	if cfg.Password != "" || cfg.Username != "" {
+		if cfg.Username != "" {
+			cmds = append(cmds, []any{"AUTH", cfg.Username, cfg.Password})
+		} else {
+			cmds = append(cmds, []any{"AUTH", cfg.Password})
+		}
+	}
+	if cfg.ReadOnly {
+		cmds = append(cmds, []any{"READONLY"})
+	}
+	if cfg.ClientName != "" {
+		cmds = append(cmds, []any{"CLIENT", "SETNAME", cfg.ClientName})
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	var buf []byte
+	for _, args := range cmds {
+		c, err := newCommand(args)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, c.buf...)
+		c.release()
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+		defer conn.SetDeadline(time.Time{})
+	}
+	if _, err := conn.Write(buf); err != nil {
+		return err
+	}
+	var first error
+	for range cmds {
+		r, err := rd.readReply()
+		if err != nil {
+			return err
+		}
+		if r.kind == KindError && first == nil {
+			first = r.err
+		}
+	}
+	return first
+}
+
+// dedicatedConn is a non-shared connection for blocking commands, where one
+// request may legitimately hold the connection for a long time.
+type dedicatedConn struct {
+	conn net.Conn
+	rd   *respReader
+	wbuf []byte
+}
+
+// do runs cmds on dc. ctx bounds everything: its deadline becomes the
+// connection's (so the poller itself wakes the read on time) and a
+// cancellation forces the deadline into the past. A connection that hit
+// either is not reusable (ok == false): a reply may still be in flight.
+func (dc *dedicatedConn) do(ctx context.Context, addr string, cmds []*command, out []Result) (ok bool, err error) {
+	dc.wbuf = dc.wbuf[:0]
+	for _, c := range cmds {
+		dc.wbuf = append(dc.wbuf, c.buf...)
+	}
+	dl, hasDL := ctx.Deadline()
+	_ = dc.conn.SetDeadline(dl) // zero when ctx has none
+	stop := context.AfterFunc(ctx, func() { _ = dc.conn.SetDeadline(aLongTimeAgo) })
+	n, err := dc.conn.Write(dc.wbuf)
+	sent, op := n > 0, "write"
+	if err == nil {
+		op = "read"
+		for i := 0; err == nil && i < len(cmds); i++ {
+			out[i], err = dc.rd.readReply()
+		}
+	}
+	cancelled := !stop()
+	if err == nil {
+		return !cancelled, nil // a reply that beat the cancellation still counts
+	}
+	if cancelled || (hasDL && errors.Is(err, os.ErrDeadlineExceeded)) {
+		if cerr := ctx.Err(); cerr != nil {
+			return false, cerr
+		}
+		return false, context.DeadlineExceeded // the poller fired a hair before ctx's timer
+	}
+	return false, &ConnError{Addr: addr, Op: op, Sent: sent, Err: err}
+}
