@@ -1,0 +1,122 @@
+package roleprobe
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+func text(v any) (string, bool) {
+	switch s := v.(type) {
+	case string:
+		return s, true
+	case []byte:
+		return string(s), true
+	}
+	return "", false
+}
+
+func integer(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	}
+	if s, ok := text(v); ok {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// ReplyError says that a ROLE or INFO reply did not have the documented shape.
+type ReplyError struct {
+	Command string
+	Reason  string
+}
+
+func (e *ReplyError) Error() string {
+	return "roleprobe: unexpected " + e.Command + " reply: " + e.Reason
+}
+
+// parseRole fills st from a ROLE reply:
+//
+//	master:          ["master", offset, [[ip, port, offset], ...]]
+//	slave:           ["slave", master-ip, master-port, state, offset]
+//	active-replica:  KeyDB; same shape as slave (writable anyway)
+//	sentinel:        ["sentinel", [names]]
+func parseRole(v any, st *NodeStatus) error {
+	arr, ok := v.([]any)
+	if !ok || len(arr) == 0 {
+		return &ReplyError{"ROLE", fmt.Sprintf("%T, want non-empty array", v)}
+	}
+	role, ok := text(arr[0])
+	if !ok {
+		return &ReplyError{"ROLE", fmt.Sprintf("role is %T", arr[0])}
+	}
+	st.Role, st.Via = role, "ROLE"
+	switch role {
+	case "master":
+		st.Writable = true
+		if len(arr) > 1 {
+			st.Offset, _ = integer(arr[1])
+		}
+	case "slave", "replica", "active-replica":
+		st.Writable = role == "active-replica"
+		if len(arr) < 5 {
+			if st.Writable {
+				return nil // KeyDB variants may omit the link details; writability is what counts
+			}
+			return &ReplyError{"ROLE", fmt.Sprintf("%s reply has %d elements, want 5", role, len(arr))}
+		}
+		host, _ := text(arr[1])
+		port, _ := integer(arr[2])
+		state, _ := text(arr[3])
+		st.MasterAddr = joinAddr(host, port)
+		st.LinkUp = state == "connected"
+		st.Offset, _ = integer(arr[4])
+	case "sentinel":
+	default:
+		return &ReplyError{"ROLE", "unknown role " + strconv.Quote(role)}
+	}
+	return nil
+}
+
+// parseInfo fills st from INFO replication text (CRLF or LF lines), the fallback for servers
+// that refuse ROLE (renamed, ACL, proxies).
+func parseInfo(v any, st *NodeStatus) error {
+	s, ok := text(v)
+	if !ok {
+		return &ReplyError{"INFO replication", fmt.Sprintf("%T, want text", v)}
+	}
+	f := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if k, val, found := strings.Cut(line, ":"); found && !strings.HasPrefix(line, "#") {
+			f[k] = val
+		}
+	}
+	role, found := f["role"]
+	if !found {
+		return &ReplyError{"INFO replication", "no role: line"}
+	}
+	st.Role, st.Via = role, "INFO"
+	switch role {
+	case "master":
+		st.Writable = true
+		st.Offset, _ = integer(f["master_repl_offset"])
+	case "slave", "active-replica":
+		st.Writable = role == "active-replica"
+		port, _ := integer(f["master_port"])
+		st.MasterAddr = joinAddr(f["master_host"], port)
+		st.LinkUp = f["master_link_status"] == "up"
+		st.Offset, _ = integer(f["slave_repl_offset"])
+		if st.Offset == 0 {
+			st.Offset, _ = integer(f["master_repl_offset"])
+		}
+	default:
+		return &ReplyError{"INFO replication", "unknown role " + strconv.Quote(role)}
+	}
+	return nil
+}

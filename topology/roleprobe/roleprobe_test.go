@@ -1,0 +1,317 @@
+package roleprobe_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slotrouter/slotrouter/internal/redistest"
+	"github.com/slotrouter/slotrouter/topology"
+	"github.com/slotrouter/slotrouter/topology/roleprobe"
+)
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func testLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// waitReport polls the source's last report until ok accepts it or the deadline passes. The
+// deadline is within plus the time this process was demonstrably starved (polling gaps far
+// beyond the 5 ms sleep): on an overloaded machine timers fire late for the source and the
+// test alike, and such a stall says nothing about the source's schedule.
+func waitReport(t *testing.T, src *roleprobe.Source, within time.Duration, what string, ok func(*roleprobe.Report) bool) (*roleprobe.Report, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	last, stalled := start, time.Duration(0)
+	for {
+		now := time.Now()
+		if gap := now.Sub(last); gap > 25*time.Millisecond {
+			stalled += gap - 5*time.Millisecond
+		}
+		last = now
+		r := src.Report()
+		// Whatever the moment, a report names at most one master: the one its rule chose.
+		if r != nil && r.SplitBrain != nil && r.SplitBrain.Chosen != r.Master {
+			t.Fatalf("split brain report disagrees with its master %q: %v", r.Master, r.SplitBrain)
+		}
+		if r != nil && ok(r) {
+			if stalled > 0 {
+				t.Logf("%s: the test process was starved for %v while waiting", what, stalled)
+			}
+			return r, now.Sub(start)
+		}
+		if now.Sub(start) > within+stalled {
+			t.Fatalf("%s: not seen within %v (+%v starved); last report (probe started %v after the wait began, took %v): master %q rule %q split %v nodes %+v",
+				what, within, stalled, r.At.Sub(start), r.Took, r.Master, r.Rule, r.SplitBrain, r.Nodes)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func do(t *testing.T, s *redistest.Server, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Do(ctx, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLinked waits until every replica reports its link to master up.
+func waitLinked(t *testing.T, master string, replicas ...*redistest.Server) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, r := range replicas {
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			v, err := r.Do(ctx, "ROLE")
+			cancel()
+			if arr, ok := v.([]any); err == nil && ok && len(arr) == 5 && arr[3] == "connected" &&
+				net.JoinHostPort(arr[1].(string), itoa(arr[2])) == master {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not linked to %s: %v %v", r.Addr, master, v, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func itoa(v any) string {
+	n, _ := v.(int64)
+	return strconv.FormatInt(n, 10)
+}
+
+func TestManualPromotion(t *testing.T) {
+	redistest.Require(t)
+	const pw = "pw"
+	a := redistest.StartServer(t, redistest.ServerOptions{Password: pw})
+	b := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
+	c := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
+	waitLinked(t, a.Addr, b, c)
+
+	const interval = 500 * time.Millisecond
+	const bound = interval + 100*time.Millisecond
+	var logs logBuffer
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr, c.Addr}, Exec: newIO(t, pw).Exec,
+		Interval: interval, Logger: testLogger(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	snap, err := src.Discover(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, snap, a.Addr, b.Addr, c.Addr)
+
+	// 1. B promoted by hand: A and B both claim master, C still follows A -> A keeps writes.
+	do(t, b, "REPLICAOF", "NO", "ONE")
+	r, took := waitReport(t, src, bound, "dual master window seen", func(r *roleprobe.Report) bool { return r.SplitBrain != nil })
+	t.Logf("dual master seen after %v: %v", took, r.SplitBrain)
+	if r.Master != a.Addr || r.Rule != roleprobe.RuleFollowers {
+		t.Fatalf("during the window master = %q (rule %s), want %s, the one C follows", r.Master, r.Rule, a.Addr)
+	}
+	// Hold the window across several probes: the choice must not flap.
+	holdUntil := time.Now().Add(2 * interval)
+	for time.Now().Before(holdUntil) {
+		if r := src.Report(); r.Master != a.Addr || r.SplitBrain == nil {
+			t.Fatalf("choice moved while nothing changed: master %q split %v", r.Master, r.SplitBrain)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// 2. C re-pointed to B: now the replicas follow B, so writes move to B within one interval.
+	do(t, c, "REPLICAOF", b.Host, b.Port)
+	r, took = waitReport(t, src, bound, "master moved to B", func(r *roleprobe.Report) bool { return r.Master == b.Addr })
+	t.Logf("view moved to %s after %v (bound %v)", b.Addr, took, bound)
+	if r.SplitBrain == nil || r.SplitBrain.Chosen != b.Addr {
+		t.Fatalf("A still claims master, want the window reported with B chosen: %v", r.SplitBrain)
+	}
+
+	// 3. A demoted: the window closes.
+	do(t, a, "REPLICAOF", b.Host, b.Port)
+	r, took = waitReport(t, src, bound, "window closed", func(r *roleprobe.Report) bool { return r.SplitBrain == nil })
+	if r.Master != b.Addr {
+		t.Fatalf("after demotion master = %q, want %s", r.Master, b.Addr)
+	}
+	t.Logf("window closed after %v", took)
+
+	waitLinked(t, b.Addr, a, c)
+	snap, err = src.Discover(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, snap, b.Addr, a.Addr, c.Addr)
+
+	out := logs.String()
+	if n := strings.Count(out, "several nodes claim master"); n != 1 {
+		t.Fatalf("split brain warnings = %d, want 1 (one window):\n%s", n, out)
+	}
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "split brain over") {
+		t.Fatalf("window start/end not logged:\n%s", out)
+	}
+}
+
+func checkSnapshot(t *testing.T, s *topology.Snapshot, master string, replicas ...string) {
+	t.Helper()
+	shards := s.Shards()
+	if len(shards) != 1 || shards[0].Master == nil || shards[0].Master.Addr != master {
+		t.Fatalf("snapshot shards %+v, want one with master %s", shards, master)
+	}
+	if s.Covered() != 16384 {
+		t.Fatalf("snapshot covers %d slots, want all", s.Covered())
+	}
+	var got []string
+	for _, r := range shards[0].Replicas {
+		got = append(got, r.Addr)
+	}
+	slices.Sort(got)
+	slices.Sort(replicas)
+	if !slices.Equal(got, replicas) {
+		t.Fatalf("replicas %v, want %v", got, replicas)
+	}
+}
+
+func TestTriggerProbesAtOnce(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{})
+	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr})
+	waitLinked(t, a.Addr, b)
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
+		Interval: time.Hour, Logger: testLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	waitReport(t, src, 5*time.Second, "first probe", func(r *roleprobe.Report) bool { return r.Master == a.Addr })
+
+	do(t, a, "REPLICAOF", b.Host, b.Port)
+	do(t, b, "REPLICAOF", "NO", "ONE")
+	select {
+	case <-src.Changed():
+		t.Fatal("Changed before any probe could have run")
+	default:
+	}
+	src.Trigger()
+	waitReport(t, src, time.Second, "probe after Trigger", func(r *roleprobe.Report) bool { return r.Master == b.Addr })
+	select {
+	case <-src.Changed():
+	case <-time.After(time.Second):
+		t.Fatal("view changed but Changed did not fire")
+	}
+}
+
+func TestInfoFallbackWhenRoleRenamed(t *testing.T) {
+	redistest.Require(t)
+	noRole := []string{`rename-command ROLE ""`}
+	a := redistest.StartServer(t, redistest.ServerOptions{Config: noRole})
+	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr, Config: noRole})
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
+		Interval: 100 * time.Millisecond, Logger: testLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	r, _ := waitReport(t, src, 20*time.Second, "replica linked via INFO", func(r *roleprobe.Report) bool {
+		return r.Master == a.Addr && len(r.Replicas) == 1
+	})
+	for _, n := range r.Nodes {
+		if n.Via != "INFO" || n.Err != nil {
+			t.Fatalf("node %s probed via %q err %v, want INFO fallback", n.Addr, n.Via, n.Err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{addr}, Exec: newIO(t, "").Exec,
+		Interval: time.Hour, Logger: testLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = src.Discover(ctx, nil, nil)
+	var ue *roleprobe.UnreachableError
+	if !errors.As(err, &ue) || !errors.Is(err, roleprobe.ErrNoMaster) {
+		t.Fatalf("Discover = %v, want *UnreachableError matching ErrNoMaster", err)
+	}
+}
+
+// The router's Source and Notifier, spelt out so this package's tests do not depend on router.
+var _ interface {
+	Discover(context.Context, *topology.Snapshot, func(string) bool) (*topology.Snapshot, error)
+	Changed() <-chan struct{}
+} = (*roleprobe.Source)(nil)
+
+// A suspect node that hangs (SIGSTOP) costs SuspectTimeout, not Timeout.
+func TestSuspectDoesNotHoldDiscover(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{})
+	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr})
+	waitLinked(t, a.Addr, b)
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
+		Interval: time.Hour, Timeout: 3 * time.Second, SuspectTimeout: 100 * time.Millisecond, Logger: testLogger(&logBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	b.Stop()
+	defer b.Cont()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	snap, err := src.Discover(ctx, nil, func(addr string) bool { return addr == b.Addr })
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took > time.Second {
+		t.Fatalf("Discover took %v with the hung node suspect, want about SuspectTimeout", took)
+	}
+	checkSnapshot(t, snap, a.Addr)
+}
+
+func TestOptionsValidation(t *testing.T) {
+	exec := newIO(t, "").Exec
+	for _, o := range []roleprobe.Options{{}, {Addrs: []string{"nohost"}, Exec: exec}, {Addrs: []string{"127.0.0.1:1"}}} {
+		if _, err := roleprobe.New(o); !errors.Is(err, roleprobe.ErrInvalidOptions) {
+			t.Errorf("New(%+v) = %v, want ErrInvalidOptions", o, err)
+		}
+	}
+}
