@@ -1,5 +1,10 @@
 package slots
 
+import (
+	"strings"
+	"unsafe"
+)
+
 // Count is the number of hash slots in a Redis Cluster.
 const Count = 16384
 
@@ -17,19 +22,22 @@ func Of[K ~string | ~[]byte](key K) Slot {
 // which case the whole key is hashed. Redis does not look for a later tag
 // after an empty one, so neither do we.
 func HashTag[K ~string | ~[]byte](key K) K {
-	for i := 0; i < len(key); i++ {
-		if key[i] != '{' {
-			continue
-		}
-		for j := i + 1; j < len(key); j++ {
-			if key[j] == '}' {
-				if j == i+1 {
-					return key
-				}
-				return key[i+1 : j]
-			}
-		}
+	s := asString(key)
+	i := strings.IndexByte(s, '{')
+	if i < 0 {
 		return key
 	}
-	return key
+	j := strings.IndexByte(s[i+1:], '}')
+	if j <= 0 { // no '}' at all, or the empty tag "{}"
+		return key
+	}
+	return key[i+1 : i+1+j]
+}
+
+// asString views key as a string without copying, so HashTag can use the
+// vectorised strings.IndexByte for both strings and byte slices. A slice
+// header starts with the same (pointer, length) pair as a string header, and
+// the view never outlives the call, so nothing can observe a mutation.
+func asString[K ~string | ~[]byte](key K) string {
+	return *(*string)(unsafe.Pointer(&key))
 }
