@@ -80,7 +80,8 @@ func moveKeys(src, dst *Node, slot slots.Slot, limit int) int {
 }
 
 // MoveKeys moves up to n keys of a migrating slot to the target (like
-// MIGRATE ... KEYS) and reports how many it moved; 0 means none are left.
+// MIGRATE ... KEYS), all of them when n < 0, and reports how many it
+// moved; 0 means none are left.
 func (c *Cluster) MoveKeys(slot slots.Slot, n int) (int, error) {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
@@ -95,7 +96,8 @@ func (c *Cluster) MoveKeys(slot slots.Slot, n int) (int, error) {
 		return 0, fmt.Errorf("%w: slot %d is not migrating", ErrBadState, slot)
 	}
 	if n < 0 {
-		n = 0
+		// All: moving none and reporting 0 would read as "none left".
+		n = -1
 	}
 	src, dst := c.nodes[m.from], c.nodes[m.to]
 	unlock := lockPair(src, dst)

@@ -119,3 +119,37 @@ func TestStartCloseAndOptions(t *testing.T) {
 		t.Errorf("huge cluster: %v", err)
 	}
 }
+
+// MoveKeys with a negative count moves every key, as moveKeys does; it used
+// to move none and report 0, which reads as "nothing left to move".
+func TestMoveKeysNegativeMovesAll(t *testing.T) {
+	c := New(t, Options{Replicas: -1})
+	src, dst := c.Masters()[0], c.Masters()[1]
+	slot := slots.Slot(100)
+	if c.MasterOf(slot) != src {
+		t.Fatalf("slot %d not on the first master", slot)
+	}
+	r := dialRaw(t, src.Addr())
+	const n = 5
+	tag := ""
+	for i := 0; tag == ""; i++ {
+		if s := "t" + strconv.Itoa(i); slots.Of(s) == slot {
+			tag = s
+		}
+	}
+	for i := range n {
+		r.do("SET", "{"+tag+"}"+strconv.Itoa(i), "v")
+	}
+	if err := c.BeginMigration(slot, dst); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := c.MoveKeys(slot, -1); err != nil || moved != n {
+		t.Fatalf("MoveKeys(-1) = %d, %v; want %d", moved, err, n)
+	}
+	if moved, err := c.MoveKeys(slot, -1); err != nil || moved != 0 {
+		t.Fatalf("second MoveKeys(-1) = %d, %v; want 0", moved, err)
+	}
+	if src.Keys() != 0 || dst.Keys() != n {
+		t.Errorf("keys: source %d, target %d; want 0, %d", src.Keys(), dst.Keys(), n)
+	}
+}
