@@ -23,6 +23,7 @@ type Client struct {
 	opts   Options
 	cfg    connConfig
 	router *router.Router
+	deploy *deployment // sources, Sentinel connections and DNS (deploy_*.go, dns.go)
 
 	cmds  atomic.Pointer[slots.Table]
 	learn singleflight.Group
@@ -39,7 +40,7 @@ type Client struct {
 // returns once the first view of it is known, or ctx ends.
 func New(ctx context.Context, opts Options) (*Client, error) {
 	opts.setDefaults()
-	if len(opts.Addrs) == 0 && opts.Source == nil {
+	if len(opts.Addrs) == 0 && opts.Source == nil && opts.Sentinel == nil {
 		return nil, errors.New("slotrouter: client.Options needs Addrs or a Source")
 	}
 	c := &Client{opts: opts, stop: make(chan struct{})}
@@ -59,9 +60,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	c.nodes.Store(&empty)
 	c.cmds.Store(slots.DefaultTable())
 
-	src := opts.Source
-	if src == nil {
-		src = &router.ClusterSource{Seeds: opts.Addrs, Fetch: c.fetchClusterNodes}
+	src, err := c.deploySource()
+	if err != nil {
+		return nil, err
 	}
 	r, err := router.New(router.Options{
 		Source:          src,
@@ -94,13 +95,17 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 // still be starting, and New's contract is "ready when it returns".
 func (c *Client) firstView(ctx context.Context) error {
 	var a router.Attempt
+	var last error
 	for {
 		err := c.router.Refresh(ctx)
 		if err == nil {
 			return nil
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err // a round cut short by ctx says less than the one before
+		}
 		if werr := c.router.Wait(ctx, &a); werr != nil {
-			return fmt.Errorf("slotrouter: no topology from %v: %w", c.opts.Addrs, errors.Join(werr, err))
+			return fmt.Errorf("slotrouter: no topology from %v: %w", c.opts.Addrs, errors.Join(werr, last))
 		}
 	}
 }
@@ -130,6 +135,7 @@ func (c *Client) Close() error {
 	}
 	close(c.stop)
 	c.router.Close()
+	c.deploy.close()
 	c.wg.Wait()
 	c.nodesMu.Lock()
 	for _, n := range *c.nodes.Load() {

@@ -82,6 +82,9 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 			var err error
 			if addr, err = c.router.Target(&a); err != nil {
 				last = err
+				if cerr := ctx.Err(); cerr != nil {
+					return errResult(&RetryError{Attempts: attempt, Err: cerr, Last: err})
+				}
 				dec := c.router.OnFailure(ctx, &a, "", err, false)
 				if dec.Action == router.Done {
 					return errResult(dec.Err)
@@ -138,6 +141,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 			return res
 		}
 		if dec.Redial {
+			c.deploy.nameMoved(addr) // resolve the name afresh for the redial
 			c.dropNode(addr)
 		}
 		if dec.Backoff {

@@ -14,7 +14,13 @@
 // get dedicated connections so they never stall others.
 //
 // Every call is bounded by its context: Do returns by the deadline even when
-// a node hangs. Replies are Results: Err, Text, Int64, Bytes, Slice and
+// a node hangs. Failures follow package router's policy: MOVED, ASK,
+// TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN and refused dials mean the
+// command did not run, so it is retried whatever it is; a connection lost
+// after the command was written is retried only for read-only commands and
+// calls made with Idempotent(ctx). Such a retry-safe call waiting on a node
+// that stopped answering (a hung master) is given up and resent as soon as
+// the cluster promotes a new owner, rather than at its deadline. Replies are Results: Err, Text, Int64, Bytes, Slice and
 // friends convert them, and IsNil (or errors.Is(err, ErrNil)) tells a nil
 // reply from an empty string. Error replies match their kind:
 // errors.Is(err, ErrClusterDown), errors.As(err, &*Error).

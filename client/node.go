@@ -301,3 +301,68 @@ func (n *node) outstanding() int64 {
 	}
 	return s
 }
+
+// drain retires the connections whose peer address keep rejects (a DNS
+// name that now points elsewhere): new commands dial afresh, while requests
+// already written on the old pipes still get their replies; each old pipe
+// is closed once it has nothing outstanding, or after the health timeout.
+// It returns how many connections were retired.
+func (n *node) drain(keep func(ip string) bool) int {
+	n.mu.Lock()
+	var old []*pipe
+	for i := range n.pipes {
+		p := n.pipes[i].Load()
+		if p != nil && !p.broken.Load() && !keep(remoteIP(p.conn)) && n.pipes[i].CompareAndSwap(p, nil) {
+			old = append(old, p)
+		}
+	}
+	idle := n.idle[:0]
+	var stale []*dedicatedConn
+	for _, dc := range n.idle {
+		if keep(remoteIP(dc.conn)) {
+			idle = append(idle, dc)
+		} else {
+			stale = append(stale, dc)
+		}
+	}
+	clear(n.idle[len(idle):])
+	n.idle = idle
+	n.mu.Unlock()
+	for _, dc := range stale {
+		_ = dc.conn.Close()
+	}
+	for _, p := range old {
+		go retire(p)
+	}
+	return len(old) + len(stale)
+}
+
+// errDrained is the cause recorded on a pipe retired by drain. A caller that
+// picked the pipe just before it was retired gets a *ConnError with Op
+// "drain" and Sent false, which node.do retries on a fresh pipe.
+var errDrained = errors.New("slotrouter: connection drained: its address left the DNS answer")
+
+func retire(p *pipe) {
+	deadline := time.Now().Add(p.health)
+	for time.Now().Before(deadline) && !p.broken.Load() {
+		p.mu.Lock()
+		queued := len(p.queue)
+		p.mu.Unlock()
+		if queued == 0 && p.sent.Load() == p.done.Load() {
+			break
+		}
+		time.Sleep(p.tick())
+	}
+	p.fail("drain", errDrained)
+}
+
+func remoteIP(c net.Conn) string {
+	if c == nil || c.RemoteAddr() == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}

@@ -66,6 +66,23 @@ type Options struct {
 	// your own. Addrs are then only used by your source.
 	Source router.Source
 
+	// Sentinel, when set, finds the master through Redis Sentinel; Addrs
+	// is then ignored. See SentinelOptions.
+	Sentinel *SentinelOptions
+	// RoleProbe, when set, treats Addrs as one master and its replicas and
+	// sends writes to whichever says it is master. Without it, Addrs that
+	// turn out not to be cluster nodes are role-probed with the defaults.
+	RoleProbe *RoleProbeOptions
+	// Resolver looks up host names (Addrs, Sentinels, nodes they name,
+	// cluster hostnames, MOVED targets) at dial time; every address a name
+	// returns is tried, and Dialer then gets ip:port. Default
+	// net.DefaultResolver.
+	Resolver Resolver
+	// DNSTTL bounds how long a name's answer is used before it is asked
+	// again; connections to addresses the new answer lacks are drained.
+	// Names are also re-resolved after every connection failure. Default 60s.
+	DNSTTL time.Duration
+
 	// OnTopologyChange is called with every change between views.
 	OnTopologyChange func([]topology.Change)
 	// Logger receives topology changes and failures. Default: discard.

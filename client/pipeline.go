@@ -211,6 +211,7 @@ func (p *Pipeline) judge(ctx context.Context, pd *pending, res Result, err error
 		return false, false
 	}
 	if dec.Redial {
+		p.c.deploy.nameMoved(pd.addr) // resolve the name afresh for the redial
 		p.c.dropNode(pd.addr)
 	}
 	out[pd.idx] = res

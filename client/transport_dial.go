@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,6 +38,15 @@ type connConfig struct {
 	DedicatedIdle int
 	// Logger receives connection events; default discards.
 	Logger *slog.Logger
+	// Resolve, when set, turns a host name into addresses at dial time
+	// (see dns.go); every returned address is tried in turn. IP literals
+	// never reach it.
+	Resolve func(ctx context.Context, host string) ([]string, error)
+	// Standalone, once true, stops READONLY from being sent: the nodes
+	// turned out to be plain servers (Sentinel, role probes), which refuse
+	// it and serve reads on replicas without it. A pointer so the flag can
+	// flip while dials read it.
+	Standalone *atomic.Bool
 }
 
 const (
@@ -94,7 +104,7 @@ func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *res
 		d := &net.Dialer{KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
-	conn, err := dial(ctx, "tcp", addr)
+	conn, err := dialResolved(ctx, dial, addr, cfg.Resolve)
 	if err != nil {
 		return nil, nil, &ConnError{Addr: addr, Op: "dial", Err: err}
 	}
@@ -132,7 +142,7 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 			cmds = append(cmds, []any{"AUTH", cfg.Password})
 		}
 	}
-	if cfg.ReadOnly {
+	if cfg.ReadOnly && (cfg.Standalone == nil || !cfg.Standalone.Load()) {
 		cmds = append(cmds, []any{"READONLY"})
 	}
 	if cfg.ClientName != "" {

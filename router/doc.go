@@ -7,8 +7,14 @@
 // discovery, Sentinel, role probes). The current view lives behind an atomic
 // pointer as a 16384-entry array, so routing a command is one index and no
 // lock; refreshes are single-flighted, rate-limited and run in the
-// background, polling fast while a node is suspect so a promoted replica is
-// used within one DegradedInterval of the survivors announcing it.
+// background, polling fast while a node is suspect or a slot has no routable
+// owner, so a promoted replica is used within about one DegradedInterval of
+// the survivors announcing it. Discovery never waits on a suspect node or on
+// one the last view flags failed, and a master flagged fail is never a
+// target. A retry that is backing off goes at once when a view that differs
+// from the last one is installed (Wait), and the client abandons retry-safe
+// calls stuck on a suspect node as soon as the slot has another owner
+// (Changed, Serves).
 //
 // The policy for replies and failures:
 //

@@ -48,6 +48,8 @@ type Attempt struct {
 	chain    []Redirect
 	retries  int
 	deadline time.Time // retry budget end for calls without a deadline
+	gen      uint64    // view generation the last Target used
+	seen     bool      // gen is set
 }
 
 // Asking reports whether the next send must be preceded by ASKING.
@@ -62,14 +64,12 @@ func (r *Router) Target(a *Attempt) (string, error) {
 		return a.addr, nil
 	}
 	t := r.tab.Load()
+	a.gen, a.seen = t.gen, true
 	if t.snap == nil {
 		return "", ErrNoTopology
 	}
 	if !a.HasSlot {
-		if len(t.masters) == 0 {
-			return "", ErrNoOwner
-		}
-		return t.masters[rand.IntN(len(t.masters))], nil
+		return r.anyMaster(t)
 	}
 	rt, ok := t.ownerOf(a.Slot)
 	if !ok {
@@ -82,6 +82,22 @@ func (r *Router) Target(a *Attempt) (string, error) {
 		return "", &SlotError{Slot: a.Slot, Err: ErrNoOwner}
 	}
 	return rt.master, nil
+}
+
+// anyMaster picks a master for a key-less command, avoiding suspects (a
+// READONLY reply marks a demoted master suspect) while any other is left.
+func (r *Router) anyMaster(t *table) (string, error) {
+	n := len(t.masters)
+	if n == 0 {
+		return "", ErrNoOwner
+	}
+	i := rand.IntN(n)
+	for k := range n {
+		if m := t.masters[(i+k)%n]; !r.IsSuspect(m) {
+			return m, nil
+		}
+	}
+	return t.masters[i], nil
 }
 
 // OnReply judges an error reply from addr. Replies that are not errors
@@ -167,16 +183,28 @@ func (r *Router) Wait(ctx context.Context, a *Attempt) error {
 	if !a.deadline.IsZero() && time.Now().After(a.deadline) {
 		return errRetryBudget
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	changed := r.changedChan()
+	if a.seen && r.tab.Load().gen != a.gen {
+		// A new view arrived since this attempt was routed (perhaps while
+		// its failure was in flight): retry on it at once, and start the
+		// back-off over, since the new view is a fresh start.
+		a.retries = 0
+		a.gen = r.tab.Load().gen
+		return nil
+	}
 	d := r.opts.MinBackoff << min(a.retries, 10)
 	d = min(d, r.opts.MaxBackoff)
 	d = d/2 + time.Duration(rand.Int64N(int64(d)/2+1))
 	a.retries++
-	changed := r.changedChan()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-changed:
+		a.retries = 0
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-r.stop:

@@ -89,7 +89,7 @@ type Router struct {
 	done   chan struct{}
 	closed atomic.Bool
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	changed  chan struct{} // closed and replaced whenever a view is installed
 	suspects map[string]time.Time
 	nsuspect atomic.Int32
@@ -117,7 +117,7 @@ func New(opts Options) (*Router, error) {
 		changed:  make(chan struct{}),
 		suspects: map[string]time.Time{},
 	}
-	r.tab.Store(newTable(nil, 0))
+	r.tab.Store(newTable(nil, 0, 0))
 	r.refreshEvery.Store(int64(opts.RefreshInterval))
 	go r.loop()
 	return r, nil
@@ -181,11 +181,19 @@ func (r *Router) install(snap *topology.Snapshot) {
 	if prev != nil {
 		changes = topology.Diff(prev, snap)
 	}
+	// Build the table outside the lock (it walks every slot); callers on
+	// the hot path take the lock to check suspects.
+	t := newTable(snap, 0, 0)
+	wake := prev == nil || len(changes) > 0
 	r.mu.Lock()
 	r.version++
-	t := newTable(snap, r.version)
+	t.version, t.gen = r.version, r.tab.Load().gen
+	if wake {
+		t.gen++
+	}
 	r.tab.Store(t)
-	if prev == nil || len(changes) > 0 {
+	if wake {
+		// Store first, then wake: a retry that wakes finds the new view.
 		close(r.changed)
 		r.changed = make(chan struct{})
 	}
@@ -227,11 +235,16 @@ func (r *Router) loop() {
 	defer close(r.done)
 	timer := time.NewTimer(r.opts.RefreshInterval)
 	defer timer.Stop()
+	var notified <-chan struct{} // nil (never ready) unless the source tells of changes
+	if n, ok := r.opts.Source.(Notifier); ok {
+		notified = n.Changed()
+	}
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-r.kick:
+		case <-notified:
 		case <-timer.C:
 		}
 		r.mu.Lock()
@@ -245,10 +258,13 @@ func (r *Router) loop() {
 			}
 		}
 		r.expireSuspects()
+		began := time.Now()
 		_ = r.Refresh(context.Background())
 		next := time.Duration(r.refreshEvery.Load())
 		if r.degraded() {
-			next = r.opts.DegradedInterval
+			// The cadence counts from the start of a round, so a slow round
+			// does not stretch the gap to the next one.
+			next = max(r.opts.DegradedInterval-time.Since(began), time.Millisecond)
 		}
 		timer.Reset(next)
 	}
@@ -257,6 +273,15 @@ func (r *Router) loop() {
 // MarkSuspect records that addr failed (refused, reset, timed out) and
 // starts a refresh from the other nodes at once.
 func (r *Router) MarkSuspect(addr string) {
+	// While a node is down every call to it fails; refreshing the mark
+	// more than every few milliseconds would only contend on the lock.
+	r.mu.RLock()
+	at, ok := r.suspects[addr]
+	r.mu.RUnlock()
+	if ok && time.Since(at) < 10*time.Millisecond {
+		r.TriggerRefresh()
+		return
+	}
 	r.mu.Lock()
 	if _, ok := r.suspects[addr]; !ok {
 		r.nsuspect.Add(1)
@@ -286,9 +311,9 @@ func (r *Router) IsSuspect(addr string) bool {
 	if r.nsuspect.Load() == 0 {
 		return false
 	}
-	r.mu.Lock()
+	r.mu.RLock()
 	_, ok := r.suspects[addr]
-	r.mu.Unlock()
+	r.mu.RUnlock()
 	return ok
 }
 
@@ -316,9 +341,44 @@ func (r *Router) expireSuspects() {
 	r.mu.Unlock()
 }
 
+// Changed returns a channel that is closed when the next view that differs
+// from the current one is installed. The client uses it to abandon
+// retry-safe calls stuck on a suspect node once the slot has a new owner.
+func (r *Router) Changed() <-chan struct{} { return r.changedChan() }
+
 // changedChan returns a channel closed at the next view change.
 func (r *Router) changedChan() <-chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return r.changed
+}
+
+// Serves reports whether the current view still sends a's command to addr:
+// addr is the slot's master or one of its replicas (any routable master for
+// a key-less command). The client asks after a view change, to decide
+// whether a retry-safe call stuck on a suspect node should be abandoned and
+// sent to the new owner.
+func (r *Router) Serves(a *Attempt, addr string) bool {
+	t := r.tab.Load()
+	if !a.HasSlot {
+		for _, m := range t.masters {
+			if m == addr {
+				return true
+			}
+		}
+		return false
+	}
+	rt, ok := t.ownerOf(a.Slot)
+	if !ok {
+		return false
+	}
+	if rt.master == addr {
+		return true
+	}
+	for _, rep := range rt.replicas {
+		if rep == addr {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -304,4 +305,99 @@ func BenchmarkTarget(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestWaitSkipsBackoffAfterNewView(t *testing.T) {
+	r, src := newTestRouter(t, threeShards(), Options{RefreshInterval: time.Hour, MinBackoff: time.Second, MaxBackoff: time.Second})
+	a := Attempt{Slot: 1, HasSlot: true}
+	_, err := r.Target(&a)
+	require.NoError(t, err)
+	// The new view lands while the failure is still in flight, before Wait
+	// is even called: the retry must not sleep through its back-off.
+	src.snap.Store(topology.NewSnapshot([]topology.Shard{
+		{Master: node("r1:1", topology.RoleMaster), Ranges: []topology.Range{{Start: 0, End: 16383}}},
+	}))
+	require.NoError(t, r.Refresh(context.Background()))
+	start := time.Now()
+	require.NoError(t, r.Wait(context.Background(), &a))
+	require.Less(t, time.Since(start), 100*time.Millisecond)
+	addr, err := r.Target(&a)
+	require.NoError(t, err)
+	require.Equal(t, "r1:1", addr)
+	// A refresh that changes nothing is no reason to hurry.
+	require.NoError(t, r.Refresh(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, r.Wait(ctx, &a), context.DeadlineExceeded)
+}
+
+func TestServesAndKeylessAvoidSuspects(t *testing.T) {
+	r, _ := newTestRouter(t, threeShards(), Options{RefreshInterval: time.Hour})
+	a := Attempt{Slot: 12182, HasSlot: true}
+	require.True(t, r.Serves(&a, "m3:1"))
+	require.True(t, r.Serves(&a, "r3b:1"))
+	require.False(t, r.Serves(&a, "m1:1"))
+	k := Attempt{}
+	require.True(t, r.Serves(&k, "m2:1"))
+	require.False(t, r.Serves(&k, "r2:1"))
+
+	r.MarkSuspect("m1:1")
+	r.MarkSuspect("m2:1")
+	for range 50 {
+		addr, err := r.Target(&Attempt{})
+		require.NoError(t, err)
+		require.Equal(t, "m3:1", addr, "key-less commands avoid suspect masters")
+	}
+}
+
+func TestFailedMasterWithoutSlotsIsNotDegraded(t *testing.T) {
+	failed := node("old:1", topology.RoleMaster)
+	failed.Flags |= topology.Fail
+	snap := topology.NewSnapshot([]topology.Shard{
+		{Master: node("m1:1", topology.RoleMaster), Ranges: []topology.Range{{Start: 0, End: 16383}}},
+		{Master: failed},
+	})
+	require.False(t, newTable(snap, 1, 1).incomplete(), "a failed master that lost its slots is no hole")
+	withHole := topology.NewSnapshot([]topology.Shard{
+		{Master: node("m1:1", topology.RoleMaster), Ranges: []topology.Range{{Start: 0, End: 16000}}},
+		{Master: failed, Ranges: []topology.Range{{Start: 16001, End: 16383}}},
+	})
+	tab := newTable(withHole, 1, 1)
+	require.True(t, tab.incomplete())
+	_, ok := tab.ownerOf(16100)
+	require.True(t, ok)
+	r, _ := newTestRouter(t, withHole, Options{RefreshInterval: time.Hour})
+	_, err := r.Target(&Attempt{Slot: 16100, HasSlot: true})
+	require.ErrorIs(t, err, ErrNoOwner, "a master flagged fail is never a target")
+}
+
+func TestClusterSourceSkipsSuspectAndFailedNodes(t *testing.T) {
+	const nodes = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:1@2 myself,master - 0 0 1 connected 0-8191\n" +
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.1:3@4 master,fail - 0 0 2 disconnected 8192-16383\n"
+	var asked sync.Map
+	src := &ClusterSource{
+		Seeds: []string{"127.0.0.1:1", "127.0.0.1:3", "127.0.0.1:5"},
+		Fetch: func(ctx context.Context, addr string) ([]byte, error) {
+			asked.Store(addr, true)
+			return []byte(nodes), nil
+		},
+	}
+	prev, err := src.Discover(context.Background(), nil, nil)
+	require.NoError(t, err)
+	asked.Clear()
+	_, err = src.Discover(context.Background(), prev, func(addr string) bool { return addr == "127.0.0.1:5" })
+	require.NoError(t, err)
+	_, failedAsked := asked.Load("127.0.0.1:3")
+	_, suspectAsked := asked.Load("127.0.0.1:5")
+	_, okAsked := asked.Load("127.0.0.1:1")
+	require.False(t, failedAsked, "a node the last view flags failed is not asked")
+	require.False(t, suspectAsked, "a suspect is not asked")
+	require.True(t, okAsked)
+
+	// When every node looks bad, asking them all beats learning nothing.
+	asked.Clear()
+	_, err = src.Discover(context.Background(), prev, func(string) bool { return true })
+	require.NoError(t, err)
+	_, okAsked = asked.Load("127.0.0.1:1")
+	require.True(t, okAsked)
 }

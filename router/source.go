@@ -42,17 +42,39 @@ func (s *ClusterSource) Discover(ctx context.Context, prev *topology.Snapshot, s
 	if timeout <= 0 {
 		timeout = 500 * time.Millisecond
 	}
-	fetch := s.Fetch
-	if suspects != nil {
-		fetch = func(ctx context.Context, addr string) ([]byte, error) {
-			if suspects(addr) {
-				return nil, errSuspect
+	// A node the client saw fail, or that the last view flags failed, is
+	// not asked: a hung one would only cost the round its straggle wait.
+	// Seeds are filtered too, since a seed may be the dead node; if that
+	// leaves nothing, everything is asked.
+	skip := func(addr string) bool {
+		if suspects != nil && suspects(addr) {
+			return true
+		}
+		if prev != nil {
+			if n := prev.Node(addr); n != nil && n.Failed() {
+				return true
 			}
-			return s.Fetch(ctx, addr)
+		}
+		return false
+	}
+	seeds := make([]string, 0, len(s.Seeds))
+	for _, a := range s.Seeds {
+		if !skip(a) {
+			seeds = append(seeds, a)
 		}
 	}
+	fetch := func(ctx context.Context, addr string) ([]byte, error) {
+		if skip(addr) {
+			return nil, errSuspect
+		}
+		return s.Fetch(ctx, addr)
+	}
+	if len(seeds) == 0 && !anyAskable(prev, skip) {
+		// Everyone looks bad: asking them all beats learning nothing.
+		seeds, fetch = s.Seeds, s.Fetch
+	}
 	snap, _, err := topology.Discover(ctx, topology.DiscoverOptions{
-		Seeds:    s.Seeds,
+		Seeds:    seeds,
 		Fetch:    fetch,
 		Previous: prev,
 		Sample:   s.Sample,
@@ -60,4 +82,16 @@ func (s *ClusterSource) Discover(ctx context.Context, prev *topology.Snapshot, s
 		Timeout:  timeout,
 	})
 	return snap, err
+}
+
+func anyAskable(prev *topology.Snapshot, skip func(string) bool) bool {
+	if prev == nil {
+		return false
+	}
+	for _, n := range prev.Nodes() {
+		if n.Routable() && !skip(n.Addr) {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,12 @@ type table struct {
 	shards  []route
 	masters []string // routable masters, for key-less commands
 	version uint64
+	// gen counts installed views that differ from their predecessor; a
+	// retry that saw an older gen need not back off (see Router.Wait).
+	gen uint64
+	// holes: some slot has no routable master, so a promotion is probably
+	// under way and the router polls fast.
+	holes bool
 }
 
 type route struct {
@@ -23,8 +29,8 @@ type route struct {
 	replicas []string
 }
 
-func newTable(snap *topology.Snapshot, version uint64) *table {
-	t := &table{snap: snap, version: version}
+func newTable(snap *topology.Snapshot, version, gen uint64) *table {
+	t := &table{snap: snap, version: version, gen: gen}
 	for i := range t.owner {
 		t.owner[i] = noShard
 	}
@@ -50,6 +56,14 @@ func newTable(snap *topology.Snapshot, version uint64) *table {
 			}
 		}
 	}
+	for _, i := range t.owner {
+		// A failed master that lost its slots to its promoted replica stays
+		// listed until it is forgotten; only owners without an address count.
+		if i == noShard || t.shards[i].master == "" {
+			t.holes = true
+			break
+		}
+	}
 	return t
 }
 
@@ -60,7 +74,7 @@ func (t *table) withOwner(slot slots.Slot, addr string) (*table, bool) {
 	if i := t.owner[slot]; i != noShard && t.shards[i].master == addr {
 		return t, false
 	}
-	n := &table{snap: t.snap, owner: t.owner, version: t.version, masters: t.masters}
+	n := &table{snap: t.snap, owner: t.owner, version: t.version, gen: t.gen, holes: t.holes, masters: t.masters}
 	n.shards = append([]route(nil), t.shards...)
 	idx := -1
 	for i, rt := range n.shards {
@@ -89,16 +103,4 @@ func (t *table) ownerOf(slot slots.Slot) (route, bool) {
 
 // incomplete reports slots without a routable master: the router polls
 // faster while that is so, because a promotion is probably under way.
-func (t *table) incomplete() bool {
-	for _, rt := range t.shards {
-		if rt.master == "" {
-			return true
-		}
-	}
-	for _, i := range t.owner {
-		if i == noShard {
-			return true
-		}
-	}
-	return false
-}
+func (t *table) incomplete() bool { return t.snap != nil && t.holes }

@@ -1,0 +1,53 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slotrouter/slotrouter/client"
+	"github.com/slotrouter/slotrouter/clustertest"
+)
+
+// A client needs one reachable node; it discovers the rest. Here the
+// cluster is an in-process one, so the example runs anywhere.
+func Example() {
+	cluster, err := clustertest.Start(clustertest.Options{Masters: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, client.Options{Addrs: cluster.Addrs()[:1]})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	if err := c.Do(ctx, "SET", "user:{42}:name", "ada").Err(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	name, _ := c.Do(ctx, "GET", "user:{42}:name").Text()
+	fmt.Println("name:", name)
+
+	_, err = c.Do(ctx, "GET", "user:{42}:email").Text()
+	fmt.Println("missing key is nil:", errors.Is(err, client.ErrNil))
+
+	p := c.Pipeline()
+	p.Do("INCRBY", "visits:{home}", 3)
+	p.Do("INCR", "visits:{about}")
+	res, _ := p.Exec(ctx)
+	home, _ := res[0].Int64()
+	about, _ := res[1].Int64()
+	fmt.Println("visits:", home, about)
+	// Output:
+	// name: ada
+	// missing key is nil: true
+	// visits: 3 1
+}
