@@ -238,8 +238,8 @@ func (w *writer) verify(ctx context.Context) int {
 type suspectHandler struct{ tl *timeline }
 
 func (h *suspectHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *suspectHandler) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *suspectHandler) WithGroup(string) slog.Handler           { return h }
+func (h *suspectHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *suspectHandler) WithGroup(string) slog.Handler            { return h }
 func (h *suspectHandler) Handle(_ context.Context, r slog.Record) error {
 	if !strings.Contains(r.Message, "suspect") {
 		return nil
