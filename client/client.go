@@ -27,6 +27,8 @@ type Client struct {
 
 	cmds  atomic.Pointer[slots.Table]
 	learn singleflight.Group
+	// unknown holds command names the server could not describe either.
+	unknown sync.Map
 
 	nodesMu sync.Mutex
 	nodes   atomic.Pointer[map[string]*node]

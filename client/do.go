@@ -209,17 +209,28 @@ func (c *Client) lookup(ctx context.Context, args [][]byte) *slots.Command {
 	if info := t.Lookup(args); info != nil {
 		return info
 	}
+	// A known command with an unknown subcommand: the server will refuse
+	// it, so asking it about the command teaches nothing.
+	if len(args) > 1 && t.Lookup(args[:1]) != nil {
+		return nil
+	}
 	name := strings.ToLower(string(args[0]))
+	if _, ok := c.unknown.Load(name); ok {
+		return nil
+	}
 	v, _, _ := c.learn.Do(name, func() (any, error) {
 		if info := c.cmds.Load().Lookup(args); info != nil {
 			return info, nil
 		}
 		reply, err := c.Do(ctx, "COMMAND", "INFO", name).Slice()
 		if err != nil {
-			return nil, err
+			return nil, err // maybe transient: ask again next time
 		}
 		cmds, err := slots.ParseCommandInfo(reply)
 		if err != nil || len(cmds) == 0 {
+			// The server does not know it either: remember, so every call
+			// of a typo does not cost a round trip.
+			c.unknown.Store(name, struct{}{})
 			return nil, err
 		}
 		for {
