@@ -100,7 +100,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		var err error
 		if blocking {
 			res, err = n.doDedicated(ctx, cmd)
-		} else if pinned == "" && !a.Asking() && (a.ReadOnly || a.Idempotent || isIdempotent(ctx)) && c.router.IsSuspect(addr) {
+		} else if pinned == "" && !a.Asking() && c.router.IsSuspect(addr) && (a.ReadOnly || a.Idempotent || isIdempotent(ctx)) {
 			res, err = c.doWatched(ctx, n, cmd, &a, addr)
 		} else {
 			res, err = n.do(ctx, cmd, a.Asking())
