@@ -17,6 +17,17 @@ func (x *ctx) typed(key []byte, k string) (e *entry, wrong bool) {
 	return e, false
 }
 
+// settle follows a removal from the collection at args[1]: an emptied
+// collection is deleted, as Redis never keeps an empty one; a changed one is
+// marked touched so that its new state reaches the replicas.
+func (x *ctx) settle(empty, changed bool) {
+	if empty {
+		x.db().del(string(x.args[1]))
+	} else if changed {
+		x.db().touch(string(x.args[1]))
+	}
+}
+
 func (x *ctx) hashFor(key []byte) (*entry, bool) {
 	e, wrong := x.typed(key, kindHash)
 	if wrong {
@@ -133,11 +144,7 @@ func cmdHDel(x *ctx) {
 				n++
 			}
 		}
-		if len(e.hash.fields) == 0 {
-			x.db().del(string(x.args[1]))
-		} else if n > 0 {
-			x.db().touch(string(x.args[1]))
-		}
+		x.settle(len(e.hash.fields) == 0, n > 0)
 	}
 	x.o.int(n)
 }
@@ -263,11 +270,7 @@ func cmdPop(x *ctx) {
 			x.o.bulk(pop())
 		}
 	}
-	if e.list.len() == 0 {
-		x.db().del(string(x.args[1]))
-	} else {
-		x.db().touch(string(x.args[1]))
-	}
+	x.settle(e.list.len() == 0, true)
 }
 
 func cmdLLen(x *ctx) {
@@ -378,11 +381,7 @@ func cmdSRem(x *ctx) {
 				n++
 			}
 		}
-		if len(e.set) == 0 {
-			x.db().del(string(x.args[1]))
-		} else if n > 0 {
-			x.db().touch(string(x.args[1]))
-		}
+		x.settle(len(e.set) == 0, n > 0)
 	}
 	x.o.int(n)
 }

@@ -25,6 +25,16 @@ func (c *Cluster) checkOpen() error {
 	return nil
 }
 
+// checkNode is the precondition of every call that acts on a node: the
+// cluster is open and n is one of its nodes.
+func (c *Cluster) checkNode(n *Node) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	_, err := c.node(n)
+	return err
+}
+
 // Kill stops node like kill -9: the listener and every connection close
 // and dials are refused. Writes still on their way to its replicas are
 // lost. The node keeps its data, as if persisted, for Restart. The other
@@ -33,16 +43,10 @@ func (c *Cluster) checkOpen() error {
 func (c *Cluster) Kill(n *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
+	if err := c.checkNode(n); err != nil {
 		return err
 	}
-	if _, err := c.node(n); err != nil {
-		return err
-	}
-	n.life.Lock()
-	dead := n.dead
-	n.life.Unlock()
-	if dead {
+	if n.isDead() {
 		return fmt.Errorf("%w: %s is already dead", ErrBadState, n)
 	}
 	n.shutdown()
@@ -64,10 +68,7 @@ func (c *Cluster) Kill(n *Node) error {
 func (c *Cluster) Hang(n *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if _, err := c.node(n); err != nil {
+	if err := c.checkNode(n); err != nil {
 		return err
 	}
 	n.life.Lock()
@@ -87,10 +88,7 @@ func (c *Cluster) Hang(n *Node) error {
 func (c *Cluster) Resume(n *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if _, err := c.node(n); err != nil {
+	if err := c.checkNode(n); err != nil {
 		return err
 	}
 	n.life.Lock()
@@ -111,16 +109,10 @@ func (c *Cluster) Resume(n *Node) error {
 func (c *Cluster) Restart(n *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
+	if err := c.checkNode(n); err != nil {
 		return err
 	}
-	if _, err := c.node(n); err != nil {
-		return err
-	}
-	n.life.Lock()
-	dead := n.dead
-	n.life.Unlock()
-	if !dead {
+	if !n.isDead() {
 		return fmt.Errorf("%w: %s is running", ErrBadState, n)
 	}
 	if err := n.listen(n.addr); err != nil {
@@ -300,10 +292,7 @@ func (c *Cluster) Failover(ctx context.Context, shard int) (*Node, error) {
 	if c.bestReplica(old) == nil {
 		return nil, ErrNoReplica
 	}
-	old.life.Lock()
-	dead := old.dead
-	old.life.Unlock()
-	if !dead {
+	if !old.isDead() {
 		if err := c.Kill(old); err != nil {
 			return nil, err
 		}
@@ -330,10 +319,7 @@ func (c *Cluster) Failover(ctx context.Context, shard int) (*Node, error) {
 func (c *Cluster) ManualFailover(replica *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if _, err := c.node(replica); err != nil {
+	if err := c.checkNode(replica); err != nil {
 		return err
 	}
 	t := c.topo.Load()

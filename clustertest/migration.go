@@ -14,6 +14,14 @@ func (c *Cluster) checkSlot(slot slots.Slot) error {
 	return nil
 }
 
+// checkOpenSlot is the precondition of the calls that act on one slot.
+func (c *Cluster) checkOpenSlot(slot slots.Slot) error {
+	if err := c.checkOpen(); err != nil {
+		return err
+	}
+	return c.checkSlot(slot)
+}
+
 // BeginMigration opens slot for migration from its owner to the master to,
 // like CLUSTER SETSLOT IMPORTING on the target and MIGRATING on the
 // source. From then on the source answers ASK for missing keys and
@@ -22,10 +30,7 @@ func (c *Cluster) checkSlot(slot slots.Slot) error {
 func (c *Cluster) BeginMigration(slot slots.Slot, to *Node) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if err := c.checkSlot(slot); err != nil {
+	if err := c.checkOpenSlot(slot); err != nil {
 		return err
 	}
 	if _, err := c.node(to); err != nil {
@@ -85,10 +90,7 @@ func moveKeys(src, dst *Node, slot slots.Slot, limit int) int {
 func (c *Cluster) MoveKeys(slot slots.Slot, n int) (int, error) {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return 0, err
-	}
-	if err := c.checkSlot(slot); err != nil {
+	if err := c.checkOpenSlot(slot); err != nil {
 		return 0, err
 	}
 	m, ok := c.topo.Load().migr[slot]
@@ -111,10 +113,7 @@ func (c *Cluster) MoveKeys(slot slots.Slot, n int) (int, error) {
 func (c *Cluster) FinishMigration(slot slots.Slot) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if err := c.checkSlot(slot); err != nil {
+	if err := c.checkOpenSlot(slot); err != nil {
 		return err
 	}
 	m, ok := c.topo.Load().migr[slot]
@@ -183,10 +182,7 @@ func (c *Cluster) DelSlots(ss ...slots.Slot) error {
 func (c *Cluster) AddSlots(to *Node, ss ...slots.Slot) error {
 	c.ctrl.Lock()
 	defer c.ctrl.Unlock()
-	if err := c.checkOpen(); err != nil {
-		return err
-	}
-	if _, err := c.node(to); err != nil {
+	if err := c.checkNode(to); err != nil {
 		return err
 	}
 	t := c.topo.Load()

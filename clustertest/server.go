@@ -129,6 +129,13 @@ func (n *Node) serve() {
 	}()
 }
 
+// isDead reports whether n was killed and not restarted since.
+func (n *Node) isDead() bool {
+	n.life.Lock()
+	defer n.life.Unlock()
+	return n.dead
+}
+
 // shutdown kills the current incarnation: listener and every connection.
 func (n *Node) shutdown() {
 	n.life.Lock()

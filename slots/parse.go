@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/slotrouter/slotrouter/internal/replyconv"
 )
 
 // ErrCommandInfo is matched (errors.Is) by every error of ParseCommandInfo.
@@ -58,7 +60,7 @@ func parseCommand(v any) (*Command, error) {
 	if !ok || len(f) < 6 {
 		return nil, &ParseError{Field: "entry", Reason: fmt.Sprintf("want an array of at least 6, got %T", v)}
 	}
-	name, ok := replyString(f[0])
+	name, ok := replyconv.String(f[0])
 	if !ok || name == "" {
 		return nil, &ParseError{Field: "name", Reason: fmt.Sprintf("want a non-empty string, got %T", f[0])}
 	}
@@ -211,7 +213,7 @@ func parseKeySpec(v any) (KeySpec, error) {
 	case "keyword":
 		ks.Begin.Type = BeginKeyword
 		var ok bool
-		if ks.Begin.Keyword, ok = replyString(spec["keyword"]); !ok || ks.Begin.Keyword == "" {
+		if ks.Begin.Keyword, ok = replyconv.String(spec["keyword"]); !ok || ks.Begin.Keyword == "" {
 			err = errors.New("keyword: want a non-empty string")
 		} else {
 			ks.Begin.StartFrom, err = intField(spec, "startfrom")
@@ -247,7 +249,7 @@ func typedSpec(v any) (string, map[string]any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	typ, ok := replyString(m["type"])
+	typ, ok := replyconv.String(m["type"])
 	if !ok {
 		return "", nil, fmt.Errorf("type: want a string, got %T", m["type"])
 	}
@@ -287,7 +289,7 @@ func replyMap(v any) (map[string]any, error) {
 	case map[any]any:
 		m := make(map[string]any, len(v))
 		for k, val := range v {
-			ks, ok := replyString(k)
+			ks, ok := replyconv.String(k)
 			if !ok {
 				return nil, fmt.Errorf("map key: want a string, got %T", k)
 			}
@@ -300,7 +302,7 @@ func replyMap(v any) (map[string]any, error) {
 		}
 		m := make(map[string]any, len(v)/2)
 		for i := 0; i < len(v); i += 2 {
-			ks, ok := replyString(v[i])
+			ks, ok := replyconv.String(v[i])
 			if !ok {
 				return nil, fmt.Errorf("map key: want a string, got %T", v[i])
 			}
@@ -309,16 +311,6 @@ func replyMap(v any) (map[string]any, error) {
 		return m, nil
 	}
 	return nil, fmt.Errorf("want a map, got %T", v)
-}
-
-func replyString(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case []byte:
-		return string(v), true
-	}
-	return "", false
 }
 
 func replyInt(v any) (int, bool) {
@@ -339,7 +331,7 @@ func replyStrings(v any) ([]string, bool) {
 	switch v := v.(type) {
 	case []any:
 		for _, e := range v {
-			s, ok := replyString(e)
+			s, ok := replyconv.String(e)
 			if !ok {
 				return nil, false
 			}
@@ -349,7 +341,7 @@ func replyStrings(v any) ([]string, bool) {
 		out = v
 	case map[any]any: // RESP3 sets decode to maps in some clients
 		for k := range v {
-			s, ok := replyString(k)
+			s, ok := replyconv.String(k)
 			if !ok {
 				return nil, false
 			}

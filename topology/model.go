@@ -1,6 +1,8 @@
 package topology
 
 import (
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -120,6 +122,29 @@ func (n *Node) Routable() bool {
 
 // Failed reports whether n is flagged fail (FAIL, not PFAIL).
 func (n *Node) Failed() bool { return n != nil && (n.Flags&Fail != 0 || n.Health == "fail") }
+
+// NewAddrNode describes a node of a deployment without cluster node ids (a Sentinel-managed or
+// role-probed master/replica set): the address doubles as the id, which is unique within a
+// snapshot and stable across discoveries. IP or Hostname (Sentinel with announce-hostnames,
+// DNS-named nodes) and Port come from addr, Flags from role; Connected and ReplOffset are left
+// to the caller, which is the one that knows them.
+func NewAddrNode(addr string, role Role, masterID string) *Node {
+	n := &Node{ID: addr, Addr: addr, Role: role, MasterID: masterID}
+	if host, ps, err := net.SplitHostPort(addr); err == nil {
+		n.Port, _ = strconv.Atoi(ps)
+		if _, perr := netip.ParseAddr(host); perr == nil {
+			n.IP = host
+		} else {
+			n.Hostname = host
+		}
+	}
+	if role == RoleMaster {
+		n.Flags = Master
+	} else {
+		n.Flags = Replica
+	}
+	return n
+}
 
 func (n *Node) String() string {
 	if n == nil {

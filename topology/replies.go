@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/slotrouter/slotrouter/internal/replyconv"
 	"github.com/slotrouter/slotrouter/slots"
 )
 
@@ -48,8 +49,8 @@ func ParseClusterSlotsWith(reply any, opts ReplyOptions) ([]Shard, error) {
 		if !ok || len(arr) < 3 {
 			return nil, slotsErr(ln, "entry", "want an array of start, end, master[, replicas]")
 		}
-		start, ok1 := asInt(arr[0])
-		end, ok2 := asInt(arr[1])
+		start, ok1 := replyconv.Int(arr[0])
+		end, ok2 := replyconv.Int(arr[1])
 		if !ok1 || !ok2 || start < 0 || end < start || end >= slots.Count {
 			return nil, slotsErr(ln, "range", "bad slot range")
 		}
@@ -106,13 +107,13 @@ func parseSlotsNode(v any, opts ReplyOptions, ln, j int) (*Node, error) {
 	if !ok {
 		return nil, slotsErr(ln, fieldName+".endpoint", "not a string or NULL: "+typeName(arr[0]))
 	}
-	port, ok := asInt(arr[1])
+	port, ok := replyconv.Int(arr[1])
 	if !ok || port < 0 || port > 65535 {
 		return nil, slotsErr(ln, fieldName+".port", "not a port number")
 	}
 	n.Port = int(port)
 	if len(arr) >= 3 {
-		id, ok := asString(arr[2])
+		id, ok := replyconv.String(arr[2])
 		if !ok || (id != "" && !isNodeID(id)) {
 			return nil, slotsErr(ln, fieldName+".id", "not a node id")
 		}
@@ -120,7 +121,7 @@ func parseSlotsNode(v any, opts ReplyOptions, ln, j int) (*Node, error) {
 	}
 	if len(arr) >= 4 {
 		err := eachPair(arr[3], func(k string, val any) bool {
-			s, ok := asString(val)
+			s, ok := replyconv.String(val)
 			if !ok {
 				return false
 			}
@@ -206,8 +207,8 @@ func ParseClusterShardsWith(reply any, opts ReplyOptions) ([]Shard, error) {
 				return nil, shardsErr(ln, "slots", "want a flat list of start/end pairs")
 			}
 			for k := 0; k < len(flat); k += 2 {
-				a, ok1 := asInt(flat[k])
-				b, ok2 := asInt(flat[k+1])
+				a, ok1 := replyconv.Int(flat[k])
+				b, ok2 := replyconv.Int(flat[k+1])
 				if !ok1 || !ok2 || a < 0 || b < a || b >= slots.Count {
 					return nil, shardsErr(ln, "slots", "bad slot range")
 				}
@@ -265,7 +266,7 @@ func parseShardsNode(v any, opts ReplyOptions, ln, j int) (*Node, error) {
 	if err := eachPair(v, func(k string, val any) bool {
 		switch k {
 		case "id", "ip", "endpoint", "hostname", "role", "health":
-			s, ok := asString(val)
+			s, ok := replyconv.String(val)
 			if !ok {
 				bad = k
 				return false
@@ -293,7 +294,7 @@ func parseShardsNode(v any, opts ReplyOptions, ln, j int) (*Node, error) {
 				}
 			}
 		case "port", "tls-port", "replication-offset":
-			x, ok := asInt(val)
+			x, ok := replyconv.Int(val)
 			if !ok || (k != "replication-offset" && (x < 0 || x > 65535)) {
 				bad = k
 				return false
@@ -343,7 +344,7 @@ func eachPair(v any, fn func(k string, val any) bool) string {
 		return ""
 	case map[any]any:
 		for k, val := range m {
-			ks, ok := asString(k)
+			ks, ok := replyconv.String(k)
 			if !ok {
 				return "map key is not a string"
 			}
@@ -361,7 +362,7 @@ func eachPair(v any, fn func(k string, val any) bool) string {
 		return "odd number of elements in key/value array"
 	}
 	for i := 0; i < len(arr); i += 2 {
-		k, ok := asString(arr[i])
+		k, ok := replyconv.String(arr[i])
 		if !ok {
 			return "key is not a string"
 		}
@@ -377,38 +378,12 @@ func asArray(v any) ([]any, bool) {
 	return a, ok
 }
 
-func asString(v any) (string, bool) {
-	switch s := v.(type) {
-	case string:
-		return s, true
-	case []byte:
-		return string(s), true
-	}
-	return "", false
-}
-
 func asStringOrNull(v any) (s string, isNull, ok bool) {
 	if v == nil {
 		return "", true, true
 	}
-	s, ok = asString(v)
+	s, ok = replyconv.String(v)
 	return s, false, ok
-}
-
-// asInt accepts integers and decimal strings: some decoders hand RESP2
-// integers back as text.
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case string, []byte:
-		s, _ := asString(x)
-		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 func typeName(v any) string {

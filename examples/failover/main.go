@@ -13,16 +13,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/slotrouter/slotrouter/client"
+	"github.com/slotrouter/slotrouter/examples/internal/live"
 	"github.com/slotrouter/slotrouter/slots"
 	"github.com/slotrouter/slotrouter/topology"
 )
@@ -55,24 +54,15 @@ func run(addrs string, rate int, duration time.Duration, password string, timeou
 		return errors.New("-rate must be positive")
 	}
 	seeds := strings.Split(addrs, ",")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := live.Context(duration)
 	defer stop()
-	if duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
-		defer cancel()
-	}
 
 	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := client.New(connectCtx, client.Options{
-		Addrs:    seeds,
-		Password: password,
-		OnTopologyChange: func(changes []topology.Change) {
-			for _, ch := range changes {
-				fmt.Printf("%s  topology: %s\n", stamp(time.Now()), ch.String())
-			}
-		},
+		Addrs:            seeds,
+		Password:         password,
+		OnTopologyChange: live.PrintChanges,
 	})
 	if err != nil {
 		return err
@@ -83,7 +73,7 @@ func run(addrs string, rate int, duration time.Duration, password string, timeou
 	if len(shards) == 0 {
 		return errors.New("the cluster serves no slots")
 	}
-	fmt.Printf("%s  connected: %d shards, writing %d/s with %v deadlines\n", stamp(time.Now()), len(shards), rate, timeout)
+	fmt.Printf("%s  connected: %d shards, writing %d/s with %v deadlines\n", live.Stamp(time.Now()), len(shards), rate, timeout)
 
 	// Open loop: a write starts every 1/rate s whatever the others do, so
 	// a shard that hangs does not slow the writes to the healthy ones. At
@@ -196,7 +186,7 @@ func write(c *client.Client, key string, val int, timeout time.Duration, sh *sha
 func report(c *client.Client, shards []*shard, now time.Time, skipped *atomic.Int64) {
 	snap := c.Topology()
 	var b strings.Builder
-	b.WriteString(stamp(now))
+	b.WriteString(live.Stamp(now))
 	for _, sh := range shards {
 		master := "none"
 		if o := snap.Owner(sh.first); o != nil && o.Master != nil {
@@ -213,9 +203,7 @@ func report(c *client.Client, shards []*shard, now time.Time, skipped *atomic.In
 	fmt.Println(b.String())
 	for _, sh := range shards {
 		if e := sh.last.Swap(nil); e != nil {
-			fmt.Printf("%s    %s last error: %s\n", stamp(now), sh.label, *e)
+			fmt.Printf("%s    %s last error: %s\n", live.Stamp(now), sh.label, *e)
 		}
 	}
 }
-
-func stamp(t time.Time) string { return t.Format("15:04:05.000") }

@@ -1,20 +1,15 @@
 package roleprobe_test
 
 import (
-	"context"
 	"os"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/slotrouter/slotrouter/internal/redistest"
 )
-
-type quietRedisLog struct{}
-
-func (quietRedisLog) Printf(context.Context, string, ...any) {}
 
 // TestMain silences go-redis' own logging: the tests kill servers on purpose, and its
 // "failed to dial" lines would bury the output that matters.
 func TestMain(m *testing.M) {
-	redis.SetLogger(quietRedisLog{})
+	redistest.QuietGoRedis()
 	os.Exit(m.Run())
 }

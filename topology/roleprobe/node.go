@@ -1,32 +1,16 @@
 package roleprobe
 
 import (
-	"net"
-	"net/netip"
-	"strconv"
-
 	"github.com/slotrouter/slotrouter/slots"
 	"github.com/slotrouter/slotrouter/topology"
 )
 
-// newNode describes a probed node. Non-cluster nodes have no node id, so the address doubles
-// as the id.
+// newNode describes a probed node; a master is connected by definition, a replica when its
+// link to the master is up.
 func newNode(st NodeStatus, role topology.Role, masterID string) *topology.Node {
-	n := &topology.Node{ID: st.Addr, Addr: st.Addr, Role: role, MasterID: masterID,
-		Connected: role == topology.RoleMaster || st.LinkUp, ReplOffset: st.Offset}
-	if host, ps, err := net.SplitHostPort(st.Addr); err == nil {
-		n.Port, _ = strconv.Atoi(ps)
-		if _, perr := netip.ParseAddr(host); perr == nil {
-			n.IP = host
-		} else {
-			n.Hostname = host
-		}
-	}
-	if role == topology.RoleMaster {
-		n.Flags = topology.Master
-	} else {
-		n.Flags = topology.Replica
-	}
+	n := topology.NewAddrNode(st.Addr, role, masterID)
+	n.Connected = role == topology.RoleMaster || st.LinkUp
+	n.ReplOffset = st.Offset
 	return n
 }
 

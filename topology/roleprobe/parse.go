@@ -4,31 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/slotrouter/slotrouter/internal/replyconv"
 )
-
-func text(v any) (string, bool) {
-	switch s := v.(type) {
-	case string:
-		return s, true
-	case []byte:
-		return string(s), true
-	}
-	return "", false
-}
-
-func integer(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return n, true
-	case int:
-		return int64(n), true
-	}
-	if s, ok := text(v); ok {
-		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil
-	}
-	return 0, false
-}
 
 // ReplyError says that a ROLE or INFO reply did not have the documented shape.
 type ReplyError struct {
@@ -51,7 +29,7 @@ func parseRole(v any, st *NodeStatus) error {
 	if !ok || len(arr) == 0 {
 		return &ReplyError{"ROLE", fmt.Sprintf("%T, want non-empty array", v)}
 	}
-	role, ok := text(arr[0])
+	role, ok := replyconv.String(arr[0])
 	if !ok {
 		return &ReplyError{"ROLE", fmt.Sprintf("role is %T", arr[0])}
 	}
@@ -60,7 +38,7 @@ func parseRole(v any, st *NodeStatus) error {
 	case "master":
 		st.Writable = true
 		if len(arr) > 1 {
-			st.Offset, _ = integer(arr[1])
+			st.Offset, _ = replyconv.Int(arr[1])
 		}
 	case "slave", "replica", "active-replica":
 		st.Writable = role == "active-replica"
@@ -70,12 +48,12 @@ func parseRole(v any, st *NodeStatus) error {
 			}
 			return &ReplyError{"ROLE", fmt.Sprintf("%s reply has %d elements, want 5", role, len(arr))}
 		}
-		host, _ := text(arr[1])
-		port, _ := integer(arr[2])
-		state, _ := text(arr[3])
+		host, _ := replyconv.String(arr[1])
+		port, _ := replyconv.Int(arr[2])
+		state, _ := replyconv.String(arr[3])
 		st.MasterAddr = joinAddr(host, port)
 		st.LinkUp = state == "connected"
-		st.Offset, _ = integer(arr[4])
+		st.Offset, _ = replyconv.Int(arr[4])
 	case "sentinel":
 	default:
 		return &ReplyError{"ROLE", "unknown role " + strconv.Quote(role)}
@@ -86,7 +64,7 @@ func parseRole(v any, st *NodeStatus) error {
 // parseInfo fills st from INFO replication text (CRLF or LF lines), the fallback for servers
 // that refuse ROLE (renamed, ACL, proxies).
 func parseInfo(v any, st *NodeStatus) error {
-	s, ok := text(v)
+	s, ok := replyconv.String(v)
 	if !ok {
 		return &ReplyError{"INFO replication", fmt.Sprintf("%T, want text", v)}
 	}
@@ -105,15 +83,15 @@ func parseInfo(v any, st *NodeStatus) error {
 	switch role {
 	case "master":
 		st.Writable = true
-		st.Offset, _ = integer(f["master_repl_offset"])
+		st.Offset, _ = replyconv.Int(f["master_repl_offset"])
 	case "slave", "active-replica":
 		st.Writable = role == "active-replica"
-		port, _ := integer(f["master_port"])
+		port, _ := replyconv.Int(f["master_port"])
 		st.MasterAddr = joinAddr(f["master_host"], port)
 		st.LinkUp = f["master_link_status"] == "up"
-		st.Offset, _ = integer(f["slave_repl_offset"])
+		st.Offset, _ = replyconv.Int(f["slave_repl_offset"])
 		if st.Offset == 0 {
-			st.Offset, _ = integer(f["master_repl_offset"])
+			st.Offset, _ = replyconv.Int(f["master_repl_offset"])
 		}
 	default:
 		return &ReplyError{"INFO replication", "unknown role " + strconv.Quote(role)}

@@ -1,15 +1,12 @@
 package roleprobe_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +15,7 @@ import (
 	"github.com/slotrouter/slotrouter/topology/roleprobe"
 )
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger(b *logBuffer) *slog.Logger {
+func testLogger(b *redistest.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
@@ -81,44 +61,18 @@ func do(t *testing.T, s *redistest.Server, args ...any) {
 	}
 }
 
-// waitLinked waits until every replica reports its link to master up.
-func waitLinked(t *testing.T, master string, replicas ...*redistest.Server) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, r := range replicas {
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			v, err := r.Do(ctx, "ROLE")
-			cancel()
-			if arr, ok := v.([]any); err == nil && ok && len(arr) == 5 && arr[3] == "connected" &&
-				net.JoinHostPort(arr[1].(string), itoa(arr[2])) == master {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not linked to %s: %v %v", r.Addr, master, v, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-}
-
-func itoa(v any) string {
-	n, _ := v.(int64)
-	return strconv.FormatInt(n, 10)
-}
-
 func TestManualPromotion(t *testing.T) {
 	redistest.Require(t)
 	const pw = "pw"
 	a := redistest.StartServer(t, redistest.ServerOptions{Password: pw})
 	b := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
 	c := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
-	waitLinked(t, a.Addr, b, c)
+	redistest.WaitLinked(t, a.Addr, b, c)
 
 	const interval = 500 * time.Millisecond
 	const bound = interval + 100*time.Millisecond
-	var logs logBuffer
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr, c.Addr}, Exec: newIO(t, pw).Exec,
+	var logs redistest.SyncBuffer
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr, c.Addr}, Exec: redistest.NewGoRedisIO(t, pw).Exec,
 		Interval: interval, Logger: testLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +119,7 @@ func TestManualPromotion(t *testing.T) {
 	}
 	t.Logf("window closed after %v", took)
 
-	waitLinked(t, b.Addr, a, c)
+	redistest.WaitLinked(t, b.Addr, a, c)
 	snap, err = src.Discover(ctx, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -205,9 +159,9 @@ func TestTriggerProbesAtOnce(t *testing.T) {
 	redistest.Require(t)
 	a := redistest.StartServer(t, redistest.ServerOptions{})
 	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr})
-	waitLinked(t, a.Addr, b)
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
-		Interval: time.Hour, Logger: testLogger(&logBuffer{})})
+	redistest.WaitLinked(t, a.Addr, b)
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: redistest.NewGoRedisIO(t, "").Exec,
+		Interval: time.Hour, Logger: testLogger(&redistest.SyncBuffer{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +189,8 @@ func TestInfoFallbackWhenRoleRenamed(t *testing.T) {
 	noRole := []string{`rename-command ROLE ""`}
 	a := redistest.StartServer(t, redistest.ServerOptions{Config: noRole})
 	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr, Config: noRole})
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
-		Interval: 100 * time.Millisecond, Logger: testLogger(&logBuffer{})})
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: redistest.NewGoRedisIO(t, "").Exec,
+		Interval: 100 * time.Millisecond, Logger: testLogger(&redistest.SyncBuffer{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,8 +212,8 @@ func TestUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{addr}, Exec: newIO(t, "").Exec,
-		Interval: time.Hour, Logger: testLogger(&logBuffer{})})
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{addr}, Exec: redistest.NewGoRedisIO(t, "").Exec,
+		Interval: time.Hour, Logger: testLogger(&redistest.SyncBuffer{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +238,9 @@ func TestSuspectDoesNotHoldDiscover(t *testing.T) {
 	redistest.Require(t)
 	a := redistest.StartServer(t, redistest.ServerOptions{})
 	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr})
-	waitLinked(t, a.Addr, b)
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: newIO(t, "").Exec,
-		Interval: time.Hour, Timeout: 3 * time.Second, SuspectTimeout: 100 * time.Millisecond, Logger: testLogger(&logBuffer{})})
+	redistest.WaitLinked(t, a.Addr, b)
+	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: redistest.NewGoRedisIO(t, "").Exec,
+		Interval: time.Hour, Timeout: 3 * time.Second, SuspectTimeout: 100 * time.Millisecond, Logger: testLogger(&redistest.SyncBuffer{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +262,7 @@ func TestSuspectDoesNotHoldDiscover(t *testing.T) {
 }
 
 func TestOptionsValidation(t *testing.T) {
-	exec := newIO(t, "").Exec
+	exec := redistest.NewGoRedisIO(t, "").Exec
 	for _, o := range []roleprobe.Options{{}, {Addrs: []string{"nohost"}, Exec: exec}, {Addrs: []string{"127.0.0.1:1"}}} {
 		if _, err := roleprobe.New(o); !errors.Is(err, roleprobe.ErrInvalidOptions) {
 			t.Errorf("New(%+v) = %v, want ErrInvalidOptions", o, err)

@@ -1,7 +1,6 @@
 package sentinel_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"slices"
@@ -10,26 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slotrouter/slotrouter/internal/redistest"
 	"github.com/slotrouter/slotrouter/topology"
 	"github.com/slotrouter/slotrouter/topology/sentinel"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // observation is one snapshot the simulated router got from Discover.
 type observation struct {
@@ -108,8 +91,8 @@ func (r *routerSim) waitObs(t *testing.T, within time.Duration, what string, ok 
 
 func TestFailover(t *testing.T) {
 	f := startFixture(t, 2, 3, time.Second)
-	sentIO, nodeIO := newIO(t, f.sentinelPW), newIO(t, f.nodePW)
-	var logs syncBuffer
+	sentIO, nodeIO := redistest.NewGoRedisIO(t, f.sentinelPW), redistest.NewGoRedisIO(t, f.nodePW)
+	var logs redistest.SyncBuffer
 	src, err := sentinel.New(sentinel.Options{
 		MasterName: f.name,
 		Sentinels:  f.sentinels[:1], // the others are learnt

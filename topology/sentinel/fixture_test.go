@@ -1,9 +1,6 @@
 package sentinel_test
 
 import (
-	"context"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -35,28 +32,4 @@ func startFixture(t *testing.T, replicas, sentinels int, downAfter time.Duration
 		}
 	}
 	return f
-}
-
-// waitLinked waits until every replica reports its link to master up.
-func waitLinked(t *testing.T, master string, replicas ...*redistest.Server) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for _, r := range replicas {
-		for {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			v, err := r.Do(ctx, "ROLE")
-			cancel()
-			if arr, ok := v.([]any); err == nil && ok && len(arr) == 5 && arr[3] == "connected" {
-				host, _ := arr[1].(string)
-				port, _ := arr[2].(int64)
-				if net.JoinHostPort(host, strconv.FormatInt(port, 10)) == master {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not linked to %s: %v %v", r.Addr, master, v, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 }

@@ -3,7 +3,6 @@ package sentinel
 import (
 	"errors"
 	"net"
-	"net/netip"
 	"strconv"
 
 	"github.com/slotrouter/slotrouter/topology"
@@ -25,24 +24,10 @@ func splitAddr(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// newNode describes a data node Sentinel named. Sentinel-managed nodes have no cluster node id,
-// so the address doubles as the id (unique within a snapshot, and stable across discoveries).
+// newNode describes a data node Sentinel named. A view keeps only the master it verified and
+// replicas whose flags say they are up, so every node in it counts as connected.
 func newNode(addr string, role topology.Role, masterID string) *topology.Node {
-	n := &topology.Node{ID: addr, Addr: addr, Role: role, MasterID: masterID, Connected: true}
-	host, port, err := splitAddr(addr)
-	if err == nil {
-		n.Port = port
-		// Sentinel with announce-hostnames reports names, not IPs.
-		if _, perr := netip.ParseAddr(host); perr == nil {
-			n.IP = host
-		} else {
-			n.Hostname = host
-		}
-	}
-	if role == topology.RoleMaster {
-		n.Flags = topology.Master
-	} else {
-		n.Flags = topology.Replica
-	}
+	n := topology.NewAddrNode(addr, role, masterID)
+	n.Connected = true
 	return n
 }

@@ -5,18 +5,9 @@ import (
 	"net"
 	"strconv"
 	"strings"
-)
 
-// text accepts the string forms an Exec may decode a bulk or simple string to.
-func text(v any) (string, bool) {
-	switch s := v.(type) {
-	case string:
-		return s, true
-	case []byte:
-		return string(s), true
-	}
-	return "", false
-}
+	"github.com/slotrouter/slotrouter/internal/replyconv"
+)
 
 // parseMasterAddr decodes get-master-addr-by-name: [ip, port] with the port a bulk STRING
 // (integers accepted too). ok=false with a nil error is the null reply of an unknown name.
@@ -34,13 +25,13 @@ func parseMasterAddr(v any) (addr string, ok bool, err error) {
 	if len(arr) != 2 {
 		return "", false, &ReplyError{"get-master-addr-by-name", fmt.Sprintf("%d elements, want 2", len(arr))}
 	}
-	host, hok := text(arr[0])
+	host, hok := replyconv.String(arr[0])
 	var port int
 	switch p := arr[1].(type) {
 	case int64:
 		port = int(p)
 	default:
-		s, sok := text(p)
+		s, sok := replyconv.String(p)
 		if !sok {
 			return "", false, &ReplyError{"get-master-addr-by-name", fmt.Sprintf("port is %T", p)}
 		}
@@ -66,42 +57,38 @@ func fieldMap(v any) (map[string]string, bool) {
 			return nil, false
 		}
 		for i := 0; i < len(m); i += 2 {
-			k, kok := text(m[i])
+			k, kok := replyconv.String(m[i])
 			if !kok {
 				return nil, false
 			}
-			switch val := m[i+1].(type) {
-			case int64:
-				out[k] = strconv.FormatInt(val, 10)
-			default:
-				s, _ := text(val)
-				out[k] = s
-			}
+			out[k] = fieldText(m[i+1])
 		}
 	case map[string]any:
 		for k, val := range m {
-			if n, isInt := val.(int64); isInt {
-				out[k] = strconv.FormatInt(n, 10)
-			} else {
-				out[k], _ = text(val)
-			}
+			out[k] = fieldText(val)
 		}
 	case map[any]any:
 		for kv, val := range m {
-			k, kok := text(kv)
+			k, kok := replyconv.String(kv)
 			if !kok {
 				return nil, false
 			}
-			if n, isInt := val.(int64); isInt {
-				out[k] = strconv.FormatInt(n, 10)
-			} else {
-				out[k], _ = text(val)
-			}
+			out[k] = fieldText(val)
 		}
 	default:
 		return nil, false
 	}
 	return out, true
+}
+
+// fieldText renders one field value: integers (as RESP3 decoders hand them over) in decimal,
+// text as is, anything else as "".
+func fieldText(v any) string {
+	if n, isInt := v.(int64); isInt {
+		return strconv.FormatInt(n, 10)
+	}
+	s, _ := replyconv.String(v)
+	return s
 }
 
 // instance is a replica or sentinel from SENTINEL replicas / sentinels.
@@ -155,7 +142,7 @@ func parseRole(v any) (role string, offset int64, err error) {
 	if !ok || len(arr) == 0 {
 		return "", 0, &ReplyError{"ROLE", fmt.Sprintf("%T, want non-empty array", v)}
 	}
-	role, ok = text(arr[0])
+	role, ok = replyconv.String(arr[0])
 	if !ok {
 		return "", 0, &ReplyError{"ROLE", fmt.Sprintf("role is %T", arr[0])}
 	}
