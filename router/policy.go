@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -150,6 +151,12 @@ func (r *Router) OnFailure(ctx context.Context, a *Attempt, addr string, err err
 		// but it is reason to look for a new owner now.
 		if sent {
 			r.MarkSuspect(addr)
+		}
+		// The failure and the deadline can land together (a health timeout
+		// firing as the context expires): the caller must still be able to
+		// match its own deadline.
+		if cerr := ctx.Err(); !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot, Err: err}}
 	}

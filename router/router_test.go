@@ -401,3 +401,20 @@ func TestClusterSourceSkipsSuspectAndFailedNodes(t *testing.T) {
 	_, okAsked = asked.Load("127.0.0.1:1")
 	require.True(t, okAsked)
 }
+
+// A failure that lands as the caller's deadline passes still matches the
+// deadline, so callers can tell "my time ran out" from "the node broke".
+func TestFailureAtDeadlineMatchesContext(t *testing.T) {
+	r, _ := newTestRouter(t, threeShards(), Options{RefreshInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	boom := errors.New("no reply within 2s")
+	a := Attempt{Slot: 1, HasSlot: true}
+	d := r.OnFailure(ctx, &a, "m1:1", boom, true)
+	require.Equal(t, Done, d.Action)
+	require.ErrorIs(t, d.Err, context.Canceled)
+	require.ErrorIs(t, d.Err, boom)
+	var ne *NodeError
+	require.ErrorAs(t, d.Err, &ne)
+	require.Equal(t, "m1:1", ne.Addr)
+}
