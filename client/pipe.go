@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,13 @@ import (
 // A pipe is one multiplexed connection. Callers append encoded requests to a
 // shared write buffer and a FIFO of calls; whoever finds no flush running
 // writes the buffer itself (so bursts coalesce into one syscall without a
-// writer goroutine). One reader goroutine matches replies to the FIFO in
-// order. A caller waits on its call or on its ctx, whichever is first; an
-// abandoned call stays queued and the reader throws its reply away.
+// writer goroutine). Whoever holds the reader role matches replies to the
+// FIFO in order: a caller that finds nobody reading reads itself (so a lone
+// caller pays one wake-up per call, like a plain connection pool), and when
+// it leaves with calls still outstanding a background reader takes over
+// until the FIFO is empty (see pipe_read.go). A caller waits on its call or
+// on its ctx, whichever is first; an abandoned call stays queued and the
+// reader throws its reply away.
 //
 // The caller that flushes blocks in Write at most until its ctx deadline:
 // then the rest of the write is handed to a goroutine. (A ctx that is
@@ -47,7 +52,17 @@ type pipe struct {
 	causeOp   string
 	cause     error
 
+	// reading is the reader role: whoever set it owns rd, pend, head and
+	// rdl. Outstanding calls always have a holder (or one about to CAS).
+	reading atomic.Bool
+	pend    []*call // calls taken from the queue, in order; pend[head:] unanswered
+	head    int
+	rdl     time.Time // read deadline in force on conn
+
 	handovers atomic.Int32 // writes finished by a goroutine after a caller's deadline (diagnostics)
+	bgReaders atomic.Int32 // background readers started (diagnostics)
+	wave      atomic.Int32 // calls the reader took from the queue at its last refill
+	idleAt    atomic.Int64 // UnixNano when the reader role was last given up
 	broken    atomic.Bool  // fast-path check for node
 	sent      atomic.Int64 // calls handed to Write
 	done      atomic.Int64 // calls whose replies have been read
@@ -141,7 +156,13 @@ func newPipe(addr string, conn net.Conn, rd *respReader, cfg *connConfig, onFail
 		onFail:       onFail,
 	}
 	p.timer = time.AfterFunc(p.tick(), p.healthCheck)
-	go p.readLoop()
+	p.idleAt.Store(time.Now().UnixNano())
+	if p.tls {
+		// A tls.Conn read that times out mid-record is not worth the risk:
+		// TLS pipes keep one reader for their whole life.
+		p.reading.Store(true)
+		go p.readLoop(true)
+	}
 	return p
 }
 
@@ -182,19 +203,44 @@ func (p *pipe) doMulti(ctx context.Context, cmds []*command, out []Result, askin
 	if len(out) < len(cmds) || (asking != nil && len(asking) < len(cmds)) {
 		return &ArgError{Index: -1, Type: "doMulti: out or asking shorter than cmds"}
 	}
-	err := ctx.Err()
+	c, err := p.startMulti(ctx, cmds, asking)
 	if err == nil {
-		c := getCall(len(cmds))
-		for i := range cmds {
-			c.asks = append(c.asks, asking != nil && asking[i])
-		}
-		if err = p.send(ctx, c, nil, cmds); err != nil {
-			putCall(c)
-		} else if err = p.wait(ctx, c); err == nil {
-			copy(out, c.results)
-			putCall(c)
-			return nil
-		}
+		return p.finishMulti(ctx, c, cmds, out)
+	}
+	for i := range cmds {
+		out[i] = errResult(err)
+	}
+	return err
+}
+
+// startMulti queues cmds as one call and sends them; finishMulti collects
+// the replies. Split, they let one goroutine have batches in flight on
+// several pipes at once (Pipeline.Exec) instead of a goroutine per pipe.
+// asking may be nil; the caller guarantees len(asking) >= len(cmds) else.
+func (p *pipe) startMulti(ctx context.Context, cmds []*command, asking []bool) (*call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := getCall(len(cmds))
+	for i := range cmds {
+		c.asks = append(c.asks, asking != nil && asking[i])
+	}
+	if err := p.send(ctx, c, nil, cmds); err != nil {
+		putCall(c)
+		return nil, err
+	}
+	return c, nil
+}
+
+// finishMulti waits for c from startMulti and fills out (len(out) >=
+// len(cmds)) in order; a transport failure fills every out with it. c is
+// consumed either way.
+func (p *pipe) finishMulti(ctx context.Context, c *call, cmds []*command, out []Result) error {
+	err := p.wait(ctx, c)
+	if err == nil {
+		copy(out, c.results)
+		putCall(c)
+		return nil
 	}
 	for i := range cmds {
 		out[i] = errResult(err)
@@ -203,6 +249,16 @@ func (p *pipe) doMulti(ctx context.Context, cmds []*command, out []Result, askin
 }
 
 func (p *pipe) wait(ctx context.Context, c *call) error {
+	if p.reading.CompareAndSwap(false, true) {
+		// Only the role holder completes calls, so c's state is now stable:
+		// the previous holder may have answered it before leaving.
+		if c.state.Load() != callWaiting {
+			p.release()
+		} else if ok, err := p.readFor(ctx, c); ok {
+			return err
+		}
+		// Otherwise the pipe failed: c was completed like every other call.
+	}
 	select {
 	case <-c.done:
 	case <-ctx.Done():
@@ -228,6 +284,11 @@ func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command)
 		p.mu.Unlock()
 		return err
 	}
+	if err := p.probeIdleLocked(); err != nil {
+		p.mu.Unlock()
+		p.fail("read", err)
+		return &ConnError{Addr: p.addr, Op: "read", Sent: false, Err: err}
+	}
 	if one != nil {
 		p.appendLocked(one, c.asks[0])
 	} else {
@@ -242,10 +303,18 @@ func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command)
 		return nil
 	}
 	p.flushing = true
+	// Other calls in flight, or several answered in the reader's last
+	// wave, mean other callers are about to queue too (typically the ones
+	// whose replies were just handed out): let them run first so one write
+	// carries all of them instead of one each. A lone caller writes at once.
+	busy := len(p.queue) > 1 || p.sent.Load() != p.done.Load() || p.wave.Load() > 1
 	p.mu.Unlock()
 	if p.tls {
 		go p.flush(time.Time{})
 		return nil
+	}
+	if busy {
+		runtime.Gosched()
 	}
 	deadline, _ := ctx.Deadline()
 	p.flush(deadline)
@@ -382,76 +451,6 @@ func (p *pipe) fail(op string, err error) {
 }
 
 func (p *pipe) close() { p.fail("closed", net.ErrClosed) }
-
-func (p *pipe) readLoop() {
-	var pend []*call // calls taken from the queue, in order
-	head := 0
-	for {
-		res, err := p.rd.readReply()
-		if err != nil {
-			p.fail("read", err)
-			break
-		}
-		if res.kind == KindPush {
-			continue // out of band (RESP3 only); never an answer to a call
-		}
-		if head == len(pend) {
-			clear(pend)
-			pend, head = pend[:0], 0
-			p.mu.Lock()
-			k := len(p.queue) - p.unflushed
-			pend = append(pend, p.queue[:k]...)
-			m := copy(p.queue, p.queue[k:])
-			clear(p.queue[m:])
-			p.queue = p.queue[:m]
-			p.mu.Unlock()
-			if len(pend) == 0 {
-				p.fail("read", protoErr("reply without a request"))
-				break
-			}
-		}
-		c := pend[head]
-		if c.ackPending {
-			c.ackPending = false
-			if res.kind == KindError {
-				c.ack = res
-			}
-			continue
-		}
-		if c.ack.kind == KindError && isRedirect(res) {
-			// Bounced because ASKING was refused: the refusal is the cause.
-			res = c.ack
-		}
-		c.ack = Result{}
-		c.results = append(c.results, res)
-		if i := len(c.results); i < c.n {
-			c.ackPending = c.asks[i]
-			continue
-		}
-		pend[head] = nil
-		head++
-		p.done.Add(1)
-		complete(c, nil)
-	}
-
-	p.mu.Lock()
-	q, unflushed := p.queue, p.unflushed
-	p.queue, p.unflushed = nil, 0
-	unpin(p.pins) // never written: the flusher stops at closed
-	p.segs, p.pins = nil, nil
-	sentErr := &ConnError{Addr: p.addr, Op: p.causeOp, Sent: true, Err: p.cause}
-	p.mu.Unlock()
-	for _, c := range pend[head:] {
-		complete(c, sentErr)
-	}
-	for i, c := range q {
-		if i < len(q)-unflushed {
-			complete(c, sentErr)
-		} else {
-			complete(c, &ConnError{Addr: p.addr, Op: p.causeOp, Sent: false, Err: p.cause})
-		}
-	}
-}
 
 // healthCheck closes the pipe when requests are outstanding and no reply
 // has arrived for the health timeout. It runs on a timer, so the hot path

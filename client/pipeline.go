@@ -16,9 +16,43 @@ import (
 //
 // A Pipeline is not safe for concurrent use; it may be reused after Exec.
 type Pipeline struct {
-	c    *Client
+	c *Client
+	// *pipeState is borrowed from a pool on the first Do and returned by
+	// Exec or Reset, so even a Pipeline made for one batch allocates little
+	// beyond its results.
+	*pipeState
+}
+
+type pipeState struct {
 	cmds []*command
 	errs []error // encoding errors, per command
+
+	// Exec scratch.
+	todo   []pending
+	ptrs   []*pending
+	groups []*group
+}
+
+var pipeStatePool = sync.Pool{New: func() any { return new(pipeState) }}
+
+// maxPooledPipeline: the state of bigger pipelines is dropped, not pooled.
+const maxPooledPipeline = 4096
+
+// group is one node's share of a round.
+type group struct {
+	addr   string
+	batch  []*pending
+	cmds   []*command
+	asking []bool
+	plain  []*pending
+	res    []Result
+	again  []*pending
+	wait   bool
+
+	// in flight between start and finish
+	pipe *pipe
+	call *call
+	err  error
 }
 
 // Pipeline returns an empty pipeline.
@@ -26,6 +60,9 @@ func (c *Client) Pipeline() *Pipeline { return &Pipeline{c: c} }
 
 // Do queues a command and returns its index in Exec's results.
 func (p *Pipeline) Do(args ...any) int {
+	if p.pipeState == nil {
+		p.pipeState = pipeStatePool.Get().(*pipeState)
+	}
 	cmd, err := newCommand(args)
 	p.cmds = append(p.cmds, cmd)
 	p.errs = append(p.errs, err)
@@ -33,17 +70,31 @@ func (p *Pipeline) Do(args ...any) int {
 }
 
 // Len is the number of queued commands.
-func (p *Pipeline) Len() int { return len(p.cmds) }
+func (p *Pipeline) Len() int {
+	if p.pipeState == nil {
+		return 0
+	}
+	return len(p.cmds)
+}
 
 // Reset drops the queued commands.
 func (p *Pipeline) Reset() {
-	for i, cmd := range p.cmds {
+	st := p.pipeState
+	if st == nil {
+		return
+	}
+	p.pipeState = nil
+	for i, cmd := range st.cmds {
 		if cmd != nil {
 			cmd.release()
 		}
-		p.cmds[i] = nil
+		st.cmds[i] = nil
 	}
-	p.cmds, p.errs = p.cmds[:0], p.errs[:0]
+	clear(st.errs)
+	st.cmds, st.errs = st.cmds[:0], st.errs[:0]
+	if cap(st.cmds) <= maxPooledPipeline && cap(st.todo) <= maxPooledPipeline {
+		pipeStatePool.Put(st)
+	}
 }
 
 // pending is one queued command still looking for its reply.
@@ -60,6 +111,9 @@ type pending struct {
 // the first of them, for callers that only need to know whether all
 // succeeded.
 func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
+	if p.pipeState == nil {
+		return []Result{}, nil
+	}
 	defer p.Reset()
 	out := make([]Result, len(p.cmds))
 	if p.c.closed.Load() {
@@ -68,13 +122,18 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 		return out, ErrClosed
 	}
-	todo := make([]*pending, 0, len(p.cmds))
+	if cap(p.todo) < len(p.cmds) {
+		p.todo = make([]pending, len(p.cmds))
+	}
+	all := p.todo[:len(p.cmds)]
+	todo := p.ptrs[:0]
 	for i, cmd := range p.cmds {
 		if p.errs[i] != nil {
 			out[i] = errResult(p.errs[i])
 			continue
 		}
-		pd := &pending{idx: i}
+		pd := &all[i]
+		*pd = pending{idx: i}
 		if info := p.c.lookup(ctx, cmd.args); info != nil {
 			slot, hasKeys, err := info.Slot(cmd.args)
 			if err != nil {
@@ -88,10 +147,14 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		pd.a.Idempotent = isIdempotent(ctx)
 		todo = append(todo, pd)
 	}
+	defer func() {
+		clear(all) // drop router state and addresses until the next Exec
+		clear(p.ptrs[:cap(p.ptrs)])
+	}()
 	var waitState router.Attempt
 	for len(todo) > 0 {
-		groups := map[string][]*pending{}
-		var order []string
+		groups := p.groups[:0]
+		var retry []*pending
 		for _, pd := range todo {
 			addr, err := p.c.router.Target(&pd.a)
 			if err != nil {
@@ -99,37 +162,50 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 					out[pd.idx] = errResult(err)
 					continue
 				}
-				groups[""] = append(groups[""], pd) // retry after the wait
+				retry = append(retry, pd) // retry after the wait
 				continue
 			}
 			pd.addr, pd.asking = addr, pd.a.Asking()
-			if _, ok := groups[addr]; !ok {
-				order = append(order, addr)
+			var g *group
+			for _, x := range groups { // a handful of nodes: a scan beats a map
+				if x.addr == addr {
+					g = x
+					break
+				}
 			}
-			groups[addr] = append(groups[addr], pd)
+			if g == nil {
+				if len(groups) < cap(groups) {
+					groups = groups[:len(groups)+1]
+					g = groups[len(groups)-1]
+				}
+				if g == nil {
+					g = &group{}
+					groups = append(groups, g)
+				}
+				g.addr, g.batch, g.wait = addr, g.batch[:0], false
+				g.again = g.again[:0]
+			}
+			g.batch = append(g.batch, pd)
 		}
-		retry := groups[""]
-		var mu sync.Mutex
+		p.groups = groups
 		backoff := len(retry) > 0
-		var wg sync.WaitGroup
-		for _, addr := range order {
-			batch := groups[addr]
-			wg.Add(1)
-			run := func() {
-				defer wg.Done()
-				again, wait := p.send(ctx, addr, batch, out)
-				mu.Lock()
-				retry = append(retry, again...)
-				backoff = backoff || wait
-				mu.Unlock()
-			}
-			if len(order) == 1 {
-				run()
-			} else {
-				go run()
-			}
+		// Every node's share is sent before any reply is awaited: the
+		// nodes work in parallel without a goroutine per node.
+		for _, g := range groups {
+			p.start(ctx, g, out)
 		}
-		wg.Wait()
+		for _, g := range groups {
+			p.finish(ctx, g, out)
+		}
+		for _, g := range groups {
+			retry = append(retry, g.again...)
+			backoff = backoff || g.wait
+			clear(g.batch)
+			clear(g.plain)
+			clear(g.cmds)
+			clear(g.res)
+			g.addr = ""
+		}
 		todo = retry
 		if len(todo) > 0 && backoff {
 			if err := p.c.router.Wait(ctx, &waitState); err != nil {
@@ -144,6 +220,7 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 			}
 		}
 	}
+	p.ptrs = todo[:0]
 	for _, r := range out {
 		if err := r.Err(); err != nil && !errors.Is(err, ErrNil) {
 			return out, err
@@ -152,35 +229,75 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 	return out, nil
 }
 
-// send runs one node's share and sorts each reply into done or again.
-func (p *Pipeline) send(ctx context.Context, addr string, batch []*pending, out []Result) (again []*pending, wait bool) {
-	n := p.c.node(addr)
-	cmds := make([]*command, 0, len(batch))
-	asking := make([]bool, 0, len(batch))
-	var plain []*pending
-	for _, pd := range batch {
+// start sends one node's share: blocking commands at once on dedicated
+// connections, the rest as one batch on the node's pipe, left in flight.
+func (p *Pipeline) start(ctx context.Context, g *group, out []Result) {
+	n := p.c.node(g.addr)
+	g.cmds, g.asking, g.plain = g.cmds[:0], g.asking[:0], g.plain[:0]
+	g.pipe, g.call, g.err = nil, nil, nil
+	for _, pd := range g.batch {
 		if pd.blocking {
 			res, err := n.doDedicated(ctx, p.cmds[pd.idx])
 			if a, w := p.judge(ctx, pd, res, err, out); a {
-				again, wait = append(again, pd), wait || w
+				g.again, g.wait = append(g.again, pd), g.wait || w
 			}
 			continue
 		}
-		plain = append(plain, pd)
-		cmds = append(cmds, p.cmds[pd.idx])
-		asking = append(asking, pd.asking)
+		g.plain = append(g.plain, pd)
+		g.cmds = append(g.cmds, p.cmds[pd.idx])
+		g.asking = append(g.asking, pd.asking)
 	}
-	if len(plain) == 0 {
-		return again, wait
+	if len(g.plain) == 0 {
+		return
 	}
-	res := make([]Result, len(plain))
-	err := n.doMulti(ctx, cmds, res, asking)
-	for i, pd := range plain {
-		if a, w := p.judge(ctx, pd, res[i], err, out); a {
-			again, wait = append(again, pd), wait || w
+	// As node.doMulti: one more try on a fresh pipe when the one picked
+	// broke before the batch left.
+	for attempt := 0; ; attempt++ {
+		pp, err := n.pipe(ctx)
+		if err != nil {
+			g.err = err
+			return
+		}
+		c, err := pp.startMulti(ctx, g.cmds, g.asking)
+		if err == nil {
+			g.pipe, g.call = pp, c
+			return
+		}
+		if attempt > 0 || !retryable(err) {
+			g.err = err
+			return
 		}
 	}
-	return again, wait
+}
+
+// finish collects one node's replies and sorts each into done or g.again.
+func (p *Pipeline) finish(ctx context.Context, g *group, out []Result) {
+	if len(g.plain) == 0 {
+		return
+	}
+	if cap(g.res) < len(g.plain) {
+		g.res = make([]Result, len(g.plain))
+	}
+	res := g.res[:len(g.plain)]
+	err := g.err
+	if g.call != nil {
+		err = g.pipe.finishMulti(ctx, g.call, g.cmds, res)
+		g.pipe, g.call = nil, nil
+		if err != nil && retryable(err) {
+			// The pipe broke before the batch was written: it surely did
+			// not run, so it goes once more on a fresh pipe.
+			err = p.c.node(g.addr).doMulti(ctx, g.cmds, res, g.asking)
+		}
+	} else {
+		for i := range res {
+			res[i] = errResult(err)
+		}
+	}
+	for i, pd := range g.plain {
+		if a, w := p.judge(ctx, pd, res[i], err, out); a {
+			g.again, g.wait = append(g.again, pd), g.wait || w
+		}
+	}
 }
 
 // judge applies the router's policy to one command's outcome; it reports

@@ -12,11 +12,14 @@ import (
 // an allocation of that size: bulks and arrays are also allocated in step
 // with the bytes that actually arrive, never up front from the header.
 const (
-	maxBulkLen    = 512 << 20 // Redis' own proto-max-bulk-len default
-	maxArrayLen   = 1 << 24
-	maxLineLen    = 1 << 20 // simple strings, errors, numbers
-	maxDepth      = 64      // nesting; real replies stay under 10
-	readBufSize   = 32 << 10
+	maxBulkLen  = 512 << 20 // Redis' own proto-max-bulk-len default
+	maxArrayLen = 1 << 24
+	maxLineLen  = 1 << 20 // simple strings, errors, numbers
+	maxDepth    = 64      // nesting; real replies stay under 10
+	readBufSize = 32 << 10
+	// keepCap bounds how much of one reply a rewindable reader holds in its
+	// buffer; a bigger reply is read as usual but can no longer be rewound.
+	keepCap       = 64 << 20
 	bulkChunk     = 1 << 20 // growth step for bulks larger than the buffer
 	preallocElems = 1024    // elements allocated before any of them arrive
 )
@@ -28,6 +31,15 @@ type respReader struct {
 	buf     []byte
 	r, w    int
 	started bool // bytes of the current reply have been seen
+
+	// keep asks for rewindable replies: the bytes of the reply being
+	// parsed stay in buf from mark on, so a read that times out midway
+	// (a caller reading its own reply with its deadline) can be undone and
+	// parsed again later by whoever reads next. rewind is keep for the
+	// current reply, dropped when the reply outgrows keepCap.
+	keep   bool
+	rewind bool
+	mark   int
 }
 
 func newRespReader(rd io.Reader) *respReader {
@@ -42,14 +54,22 @@ func (r *respReader) buffered() int { return r.w - r.r }
 // fill reads at least one more byte, compacting first and growing the buffer
 // only while a single line is longer than it.
 func (r *respReader) fill() error {
-	if r.r > 0 {
-		r.w = copy(r.buf, r.buf[r.r:r.w])
-		r.r = 0
+	from := r.r
+	if r.rewind {
+		if r.w-r.mark >= keepCap {
+			r.rewind = false // too big to keep: read on, but no way back
+		} else {
+			from = r.mark
+		}
+	}
+	if from > 0 {
+		r.w = copy(r.buf, r.buf[from:r.w])
+		r.r -= from
+		r.mark = max(r.mark-from, 0)
 	}
 	if r.w == len(r.buf) {
-		if len(r.buf) >= maxLineLen {
-			return protoErr("line too long")
-		}
+		// Only a long line or a kept reply fills the buffer; both are
+		// bounded (maxLineLen in line, keepCap above).
 		nb := make([]byte, 2*len(r.buf))
 		copy(nb, r.buf[:r.w])
 		r.buf = nb
@@ -83,6 +103,9 @@ func (r *respReader) line() ([]byte, error) {
 			return l, nil
 		}
 		scanned = r.w - r.r
+		if scanned >= maxLineLen {
+			return nil, protoErr("line too long")
+		}
 		if err := r.fill(); err != nil {
 			return nil, err
 		}
@@ -142,12 +165,31 @@ func simpleString(b []byte) string {
 // readReply parses one complete reply. EOF inside a reply is
 // io.ErrUnexpectedEOF; io.EOF means the stream ended cleanly between replies.
 func (r *respReader) readReply() (Result, error) {
+	r.mark, r.rewind = r.r, r.keep
 	r.started = r.buffered() > 0
 	res, err := r.read(0)
 	if err == io.EOF && r.started {
 		err = io.ErrUnexpectedEOF
 	}
+	if err == nil && len(r.buf) > 4*readBufSize && r.buffered() <= readBufSize/2 {
+		// A big reply grew the buffer; do not pin it for the pipe's life.
+		nb := make([]byte, readBufSize)
+		r.w = copy(nb, r.buf[r.r:r.w])
+		r.r, r.buf = 0, nb
+	}
 	return res, err
+}
+
+// unread undoes the partial parse of the current reply after a read error
+// (a deadline), so the next readReply starts it again from its first byte.
+// It reports false when the reply could not be kept (not in keep mode, or
+// bigger than keepCap): the stream is then out of step.
+func (r *respReader) unread() bool {
+	if !r.rewind {
+		return !r.started
+	}
+	r.r = r.mark
+	return true
 }
 
 func (r *respReader) read(depth int) (Result, error) {
@@ -253,7 +295,7 @@ func (r *respReader) readBulk(typ byte, hdr []byte) (Result, error) {
 
 // readBody reads n payload bytes plus CRLF into a fresh string.
 func (r *respReader) readBody(n int) (string, error) {
-	if n+2 <= len(r.buf) {
+	if n+2 <= len(r.buf) || (r.rewind && n+2 <= keepCap) {
 		for r.buffered() < n+2 {
 			if err := r.fill(); err != nil {
 				return "", err
