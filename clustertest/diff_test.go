@@ -121,6 +121,13 @@ func (s *diffSide) normalize(args []string, v *rv) string {
 			}
 		}
 	}
+	idToLabel := func(x *rv) {
+		if x.typ == '$' {
+			if l, ok := s.labels[x.s]; ok {
+				x.s = l
+			}
+		}
+	}
 	name := strings.ToUpper(args[0])
 	if (name == "CLUSTER" || name == "CLIENT") && len(args) > 1 {
 		name += " " + strings.ToUpper(args[1])
@@ -141,9 +148,25 @@ func (s *diffSide) normalize(args []string, v *rv) string {
 			v.s = strings.Join(lines, "\n") + "\n"
 		}
 	case "CLUSTER SLOTS":
-		v.walk(portToLabel)
+		// Only integers in port position are ports: the harness may pick a
+		// port equal to a slot number (16383, 10922, ...).
+		v.walk(idToLabel)
+		for _, e := range v.arr {
+			for i := 2; i < len(e.arr); i++ {
+				if len(e.arr[i].arr) > 1 {
+					portToLabel(e.arr[i].arr[1])
+				}
+			}
+		}
 	case "CLUSTER SHARDS":
-		v.walk(portToLabel)
+		v.walk(idToLabel)
+		v.walk(func(x *rv) {
+			for i := 0; i+1 < len(x.arr); i += 2 {
+				if x.arr[i].s == "port" {
+					portToLabel(x.arr[i+1])
+				}
+			}
+		})
 		v.walk(func(x *rv) {
 			for i := 0; i+1 < len(x.arr); i += 2 {
 				if x.arr[i].s == "replication-offset" {
