@@ -141,60 +141,20 @@ func (r *results) markdown() string {
 			w(" %s | %s |\n", peer, r.ceilingFor(wl, g))
 		}
 	}
-	w("\n## Latency per call (p50 / p99 / p99.9)\n\n| workload | goroutines |")
-	for _, c := range r.clients {
-		w(" %s |", c)
-	}
-	w("\n|---|---|")
-	for range r.clients {
-		w("---|")
-	}
-	w("\n")
-	for _, wl := range r.workloads {
-		for _, g := range r.goroutines {
-			row := rowKey(wl, g)
-			w("| %s | %d |", wl, g)
-			for _, c := range r.clients {
-				x := r.cells[row][c]
-				if !x.ok {
-					w(" n/a |")
-					continue
-				}
-				w(" %s / %s / %s |", dur(x.p50), dur(x.p99), dur(x.p999))
-			}
-			w("\n")
-		}
-	}
+	w("\n## Latency per call (p50 / p99 / p99.9)\n\n")
+	r.perClient(w, func(x cell) string {
+		return fmt.Sprintf("%s / %s / %s", dur(x.p50), dur(x.p99), dur(x.p999))
+	})
 	w("\n## Cost per command (allocs/op, bytes/op; connections opened during the run; process RSS after it)\n\n")
 	w("Allocations are runtime.MemStats deltas over the measured window divided by commands, so they include the\n")
-	w("client's background goroutines. RSS is the whole benchmark process (all clients live in it).\n\n| workload | goroutines |")
-	for _, c := range r.clients {
-		w(" %s |", c)
-	}
-	w("\n|---|---|")
-	for range r.clients {
-		w("---|")
-	}
-	w("\n")
-	for _, wl := range r.workloads {
-		for _, g := range r.goroutines {
-			row := rowKey(wl, g)
-			w("| %s | %d |", wl, g)
-			for _, c := range r.clients {
-				x := r.cells[row][c]
-				if !x.ok {
-					w(" n/a |")
-					continue
-				}
-				e := ""
-				if x.errors > 0 {
-					e = fmt.Sprintf(", **%d errors**", x.errors)
-				}
-				w(" %.2f / %.0f B, %d conns, %.0f MiB%s |", x.allocs, x.bytes, x.connsOpen, x.rssMiB, e)
-			}
-			w("\n")
+	w("client's background goroutines. RSS is the whole benchmark process (all clients live in it).\n\n")
+	r.perClient(w, func(x cell) string {
+		e := ""
+		if x.errors > 0 {
+			e = fmt.Sprintf(", **%d errors**", x.errors)
 		}
-	}
+		return fmt.Sprintf("%.2f / %.0f B, %d conns, %.0f MiB%s", x.allocs, x.bytes, x.connsOpen, x.rssMiB, e)
+	})
 	if len(r.setup) > 0 {
 		w("\nConnections at start-up (accepted by the servers while the client connected and filled):\n\n")
 		for _, c := range r.clients {
@@ -330,4 +290,33 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// perClient writes one table with a row per workload and goroutine count
+// and a column per client, each cell formatted by cellText.
+func (r *results) perClient(w func(string, ...any), cellText func(cell) string) {
+	w("| workload | goroutines |")
+	for _, c := range r.clients {
+		w(" %s |", c)
+	}
+	w("\n|---|---|")
+	for range r.clients {
+		w("---|")
+	}
+	w("\n")
+	for _, wl := range r.workloads {
+		for _, g := range r.goroutines {
+			row := rowKey(wl, g)
+			w("| %s | %d |", wl, g)
+			for _, c := range r.clients {
+				x := r.cells[row][c]
+				if !x.ok {
+					w(" n/a |")
+					continue
+				}
+				w(" %s |", cellText(x))
+			}
+			w("\n")
+		}
+	}
 }
