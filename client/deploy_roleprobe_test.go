@@ -71,8 +71,8 @@ func TestRoleProbeManualPromotion(t *testing.T) {
 	slices.Sort(cands)
 	want := []string{a.Addr, b.Addr}
 	slices.Sort(want)
-	if !slices.Equal(cands, want) || split.Chosen != a.Addr {
-		t.Errorf("split brain report %v, want candidates %v and %s chosen (it has the followers)", split, want, a.Addr)
+	if !slices.Equal(cands, want) || split.Chosen != b.Addr {
+		t.Errorf("split brain report %v, want candidates %v and %s chosen (promoted out of %s's history)", split, want, b.Addr, a.Addr)
 	}
 	reported := time.Since(tPromote)
 

@@ -10,6 +10,11 @@ func master(addr string, off int64) NodeStatus {
 	return NodeStatus{Addr: addr, Role: "master", Writable: true, Offset: off}
 }
 
+func lineage(n NodeStatus, id, id2 string) NodeStatus {
+	n.ReplID, n.ReplID2 = id, id2
+	return n
+}
+
 func replica(addr, of string, up bool) NodeStatus {
 	return NodeStatus{Addr: addr, Role: "slave", MasterAddr: of, LinkUp: up}
 }
@@ -34,7 +39,14 @@ func TestDecide(t *testing.T) {
 		{"followers win over offset", []NodeStatus{master(a, 100), master(b, 5), replica(c, b, true)}, b, []string{c}, RuleFollowers, true},
 		{"replica of loser is dropped", []NodeStatus{master(a, 1), master(b, 1), replica(c, b, true), replica(d, b, true)}, b, []string{c, d}, RuleFollowers, true},
 		{"loser's follower excluded", []NodeStatus{master(a, 1), master(b, 1), replica(c, b, true), replica(d, b, true), replica("10.0.0.5:6379", a, true)}, b, []string{c, d}, RuleFollowers, true},
-		{"offset breaks follower tie", []NodeStatus{master(a, 7), master(b, 9)}, b, nil, RuleOffset, true},
+		{"offset never decides", []NodeStatus{master(a, 7), master(b, 9)}, "", nil, RuleTie, true},
+		{"lineage: promoted replica wins with no replicas", []NodeStatus{lineage(master(a, 90), "old", ""), lineage(master(b, 50), "new", "old")}, b, nil, RuleLineage, true},
+		{"lineage beats followers", []NodeStatus{lineage(master(a, 90), "old", ""), lineage(master(b, 50), "new", "old"), replica(c, a, true), replica(d, a, true)}, b, nil, RuleLineage, true},
+		{"lineage chain", []NodeStatus{lineage(master(a, 9), "r1", ""), lineage(master(b, 9), "r2", "r1"), lineage(master(c, 9), "r3", "r2")}, c, nil, RuleLineage, true},
+		{"unrelated histories: followers", []NodeStatus{lineage(master(a, 90), "x", ""), lineage(master(b, 5), "y", "z"), replica(c, b, true)}, b, []string{c}, RuleFollowers, true},
+		{"unrelated histories, no followers: hold", []NodeStatus{lineage(master(a, 90), "x", ""), lineage(master(b, 5), "y", "z")}, "", nil, RuleTie, true},
+		{"two promoted from one master: followers", []NodeStatus{lineage(master(a, 1), "n1", "old"), lineage(master(b, 1), "n2", "old"), replica(c, a, true)}, a, []string{c}, RuleFollowers, true},
+		{"keydb active-active", []NodeStatus{{Addr: a, Role: "active-replica", Writable: true, MasterAddr: b, LinkUp: true}, {Addr: b, Role: "active-replica", Writable: true, MasterAddr: a, LinkUp: true}}, a, nil, RuleActive, true},
 		{"tie refuses", []NodeStatus{master(a, 9), master(b, 9), replica(c, a, true), replica(d, b, true)}, "", nil, RuleTie, true},
 		{"tie at the top with a third worse", []NodeStatus{master(a, 9), master(b, 9), master(c, 1)}, "", nil, RuleTie, true},
 		{"outvoted restarted old master", []NodeStatus{master(a, 0), down(b), replica(c, b, false), replica(d, b, false)}, "", nil, RuleOutvoted, false},

@@ -50,7 +50,7 @@ func FuzzParseInfo(f *testing.F) {
 
 func TestInfoSeeds(t *testing.T) {
 	var m, r NodeStatus
-	if err := parseInfo(infoSeeds[0], &m); err != nil || !m.Writable {
+	if err := parseInfo(infoSeeds[0], &m); err != nil || !m.Writable || m.ReplID != "eca899d035bdc973fcb88f189b161c2a976f87a0" || m.ReplID2 != "" {
 		t.Fatalf("master seed: %+v %v", m, err)
 	}
 	if err := parseInfo(infoSeeds[1], &r); err != nil || r.MasterAddr != "127.0.0.1:17772" || r.LinkUp || r.Offset != 1 {

@@ -64,17 +64,11 @@ func parseRole(v any, st *NodeStatus) error {
 // parseInfo fills st from INFO replication text (CRLF or LF lines), the fallback for servers
 // that refuse ROLE (renamed, ACL, proxies).
 func parseInfo(v any, st *NodeStatus) error {
-	s, ok := replyconv.String(v)
-	if !ok {
-		return &ReplyError{"INFO replication", fmt.Sprintf("%T, want text", v)}
+	f, err := infoFields(v)
+	if err != nil {
+		return err
 	}
-	f := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if k, val, found := strings.Cut(line, ":"); found && !strings.HasPrefix(line, "#") {
-			f[k] = val
-		}
-	}
+	setReplIDs(f, st)
 	role, found := f["role"]
 	if !found {
 		return &ReplyError{"INFO replication", "no role: line"}
@@ -96,5 +90,45 @@ func parseInfo(v any, st *NodeStatus) error {
 	default:
 		return &ReplyError{"INFO replication", "unknown role " + strconv.Quote(role)}
 	}
+	return nil
+}
+
+func infoFields(v any) (map[string]string, error) {
+	s, ok := replyconv.String(v)
+	if !ok {
+		return nil, &ReplyError{"INFO replication", fmt.Sprintf("%T, want text", v)}
+	}
+	f := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if k, val, found := strings.Cut(line, ":"); found && !strings.HasPrefix(line, "#") {
+			f[k] = val
+		}
+	}
+	return f, nil
+}
+
+// noReplID is master_replid2 of a node that was never promoted.
+const noReplID = "0000000000000000000000000000000000000000"
+
+// setReplIDs copies the replication IDs (the lineage Decide compares) from INFO fields.
+func setReplIDs(f map[string]string, st *NodeStatus) {
+	st.ReplID, st.ReplID2 = f["master_replid"], f["master_replid2"]
+	if st.ReplID == noReplID {
+		st.ReplID = ""
+	}
+	if st.ReplID2 == noReplID {
+		st.ReplID2 = ""
+	}
+}
+
+// parseLineage fills st's replication IDs from INFO replication, asked of a node whose role
+// ROLE already gave.
+func parseLineage(v any, st *NodeStatus) error {
+	f, err := infoFields(v)
+	if err != nil {
+		return err
+	}
+	setReplIDs(f, st)
 	return nil
 }

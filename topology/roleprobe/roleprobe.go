@@ -223,6 +223,7 @@ func (s *Source) probe(ctx context.Context, suspects func(string) bool) (*Report
 		}()
 	}
 	wg.Wait()
+	s.lineage(ctx, r.Nodes, suspects)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -253,6 +254,41 @@ func (s *Source) probeNode(ctx context.Context, addr string, timeout time.Durati
 	}
 	st.Err = parseInfo(reply, &st)
 	return st
+}
+
+// lineage asks INFO replication of the nodes that claimed master through ROLE when two or
+// more did: only it carries the replication IDs that tell the newer master (see Decide). A
+// failure leaves the IDs empty, so the round falls back to the replicas' votes.
+func (s *Source) lineage(ctx context.Context, nodes []NodeStatus, suspects func(string) bool) {
+	var ask []int
+	for i, n := range nodes {
+		if n.Err == nil && n.Writable {
+			ask = append(ask, i)
+		}
+	}
+	if len(ask) < 2 {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, i := range ask {
+		if nodes[i].Via != "ROLE" {
+			continue // INFO already filled them
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timeout := s.o.Timeout
+			if suspects != nil && suspects(nodes[i].Addr) {
+				timeout = s.o.SuspectTimeout
+			}
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if reply, err := s.o.Exec(cctx, nodes[i].Addr, "INFO", "replication"); err == nil {
+				_ = parseLineage(reply, &nodes[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // isReplyError tells an error reply from the server apart from a transport failure, which

@@ -3,6 +3,7 @@ package roleprobe_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -61,18 +62,36 @@ func do(t *testing.T, s *redistest.Server, args ...any) {
 	}
 }
 
+// A replica promoted by hand (REPLICAOF NO ONE on B while A, the old master, keeps taking
+// writes and the other replicas still follow A) wins the dual-master window by lineage, with
+// 0, 1 and 2 replicas: B's master_replid2 is A's master_replid. A's higher offset and the
+// replicas' votes for A must not matter. The choice holds across probes, and the window
+// closes once A is demoted.
 func TestManualPromotion(t *testing.T) {
 	redistest.Require(t)
+	for _, n := range []int{0, 1, 2} {
+		t.Run(fmt.Sprintf("%d_replicas", n), func(t *testing.T) { testManualPromotion(t, n) })
+	}
+}
+
+func testManualPromotion(t *testing.T, nReplicas int) {
 	const pw = "pw"
 	a := redistest.StartServer(t, redistest.ServerOptions{Password: pw})
 	b := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
-	c := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
-	redistest.WaitLinked(t, a.Addr, b, c)
+	addrs := []string{a.Addr, b.Addr}
+	var reps []*redistest.Server
+	for range nReplicas {
+		r := redistest.StartServer(t, redistest.ServerOptions{Password: pw, ReplicaOf: a.Addr})
+		reps = append(reps, r)
+		addrs = append(addrs, r.Addr)
+	}
+	do(t, a, "SET", "before", "1")
+	redistest.WaitLinked(t, a.Addr, append([]*redistest.Server{b}, reps...)...)
 
 	const interval = 500 * time.Millisecond
 	const bound = interval + 100*time.Millisecond
 	var logs redistest.SyncBuffer
-	src, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr, c.Addr}, Exec: redistest.NewGoRedisIO(t, pw).Exec,
+	src, err := roleprobe.New(roleprobe.Options{Addrs: addrs, Exec: redistest.NewGoRedisIO(t, pw).Exec,
 		Interval: interval, Logger: testLogger(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -85,33 +104,39 @@ func TestManualPromotion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, snap, a.Addr, b.Addr, c.Addr)
+	checkSnapshot(t, snap, a.Addr, addrs[1:]...)
 
-	// 1. B promoted by hand: A and B both claim master, C still follows A -> A keeps writes.
+	// 1. B promoted by hand; A keeps taking writes, so its offset passes B's.
 	do(t, b, "REPLICAOF", "NO", "ONE")
+	for i := range 20 {
+		do(t, a, "SET", fmt.Sprint("after", i), "1")
+	}
 	r, took := waitReport(t, src, bound, "dual master window seen", func(r *roleprobe.Report) bool { return r.SplitBrain != nil })
 	t.Logf("dual master seen after %v: %v", took, r.SplitBrain)
-	if r.Master != a.Addr || r.Rule != roleprobe.RuleFollowers {
-		t.Fatalf("during the window master = %q (rule %s), want %s, the one C follows", r.Master, r.Rule, a.Addr)
+	if r.Master != b.Addr || r.Rule != roleprobe.RuleLineage {
+		t.Fatalf("during the window master = %q (rule %s), want %s by lineage: %v", r.Master, r.Rule, b.Addr, r.SplitBrain)
+	}
+	for _, c := range r.SplitBrain.Candidates {
+		if c.Addr == a.Addr && c.SupersededBy != b.Addr {
+			t.Fatalf("candidate %s superseded by %q, want %s", c.Addr, c.SupersededBy, b.Addr)
+		}
+	}
+	if len(r.Replicas) != 0 {
+		t.Fatalf("replicas %v still follow the retired master, want none routable", r.Replicas)
 	}
 	// Hold the window across several probes: the choice must not flap.
 	holdUntil := time.Now().Add(2 * interval)
 	for time.Now().Before(holdUntil) {
-		if r := src.Report(); r.Master != a.Addr || r.SplitBrain == nil {
+		if r := src.Report(); r.Master != b.Addr || r.SplitBrain == nil {
 			t.Fatalf("choice moved while nothing changed: master %q split %v", r.Master, r.SplitBrain)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	// 2. C re-pointed to B: now the replicas follow B, so writes move to B within one interval.
-	do(t, c, "REPLICAOF", b.Host, b.Port)
-	r, took = waitReport(t, src, bound, "master moved to B", func(r *roleprobe.Report) bool { return r.Master == b.Addr })
-	t.Logf("view moved to %s after %v (bound %v)", b.Addr, took, bound)
-	if r.SplitBrain == nil || r.SplitBrain.Chosen != b.Addr {
-		t.Fatalf("A still claims master, want the window reported with B chosen: %v", r.SplitBrain)
+	// 2. The replicas and then A follow B: the window closes, B keeps the writes.
+	for _, rep := range reps {
+		do(t, rep, "REPLICAOF", b.Host, b.Port)
 	}
-
-	// 3. A demoted: the window closes.
 	do(t, a, "REPLICAOF", b.Host, b.Port)
 	r, took = waitReport(t, src, bound, "window closed", func(r *roleprobe.Report) bool { return r.SplitBrain == nil })
 	if r.Master != b.Addr {
@@ -119,12 +144,16 @@ func TestManualPromotion(t *testing.T) {
 	}
 	t.Logf("window closed after %v", took)
 
-	redistest.WaitLinked(t, b.Addr, a, c)
+	redistest.WaitLinked(t, b.Addr, append([]*redistest.Server{a}, reps...)...)
 	snap, err = src.Discover(ctx, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, snap, b.Addr, a.Addr, c.Addr)
+	want := []string{a.Addr}
+	for _, rep := range reps {
+		want = append(want, rep.Addr)
+	}
+	checkSnapshot(t, snap, b.Addr, want...)
 
 	out := logs.String()
 	if n := strings.Count(out, "several nodes claim master"); n != 1 {
@@ -132,6 +161,49 @@ func TestManualPromotion(t *testing.T) {
 	}
 	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "split brain over") {
 		t.Fatalf("window start/end not logged:\n%s", out)
+	}
+}
+
+// Two masters with unrelated histories (neither was promoted out of the other) and no
+// replica to vote: no node is chosen, so writes wait rather than go to the one with the higher
+// offset. Once a replica follows one of them, that one is used.
+func TestUnrelatedMastersHold(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{})
+	b := redistest.StartServer(t, redistest.ServerOptions{})
+	c := redistest.StartServer(t, redistest.ServerOptions{})
+	do(t, a, "SET", "k", "1") // A's offset is the higher one: it must not matter
+	exec := redistest.NewGoRedisIO(t, "").Exec
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	two, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr}, Exec: exec, Interval: time.Hour,
+		Logger: testLogger(&redistest.SyncBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { two.Close() })
+	snap, err := two.Discover(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := two.Report()
+	if r.Master != "" || r.Rule != roleprobe.RuleTie || !errors.Is(r.SplitBrain, roleprobe.ErrNoMaster) || len(snap.Shards()) != 0 {
+		t.Fatalf("unrelated masters: master %q rule %s split %v shards %v; want none chosen", r.Master, r.Rule, r.SplitBrain, snap.Shards())
+	}
+
+	do(t, c, "REPLICAOF", b.Host, b.Port)
+	three, err := roleprobe.New(roleprobe.Options{Addrs: []string{a.Addr, b.Addr, c.Addr}, Exec: exec, Interval: time.Hour,
+		Logger: testLogger(&redistest.SyncBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { three.Close() })
+	if _, err := three.Discover(ctx, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := three.Report(); r.Master != b.Addr || r.Rule != roleprobe.RuleFollowers {
+		t.Fatalf("with a follower of b: master %q rule %s (%v), want %s by followers", r.Master, r.Rule, r.SplitBrain, b.Addr)
 	}
 }
 
