@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,9 @@ type Client struct {
 	// unknown holds command names the server could not describe either.
 	unknown sync.Map
 
-	nodesMu sync.Mutex
-	nodes   atomic.Pointer[map[string]*node]
+	nodesMu  sync.Mutex
+	nodes    atomic.Pointer[map[string]*node]
+	retiring []*node // dropped nodes still draining (nodesMu); Close cuts them
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -143,6 +145,10 @@ func (c *Client) Close() error {
 	for _, n := range *c.nodes.Load() {
 		n.close()
 	}
+	for _, n := range c.retiring {
+		n.close()
+	}
+	c.retiring = nil
 	empty := map[string]*node{}
 	c.nodes.Store(&empty)
 	c.nodesMu.Unlock()
@@ -177,7 +183,9 @@ func (c *Client) node(addr string) *node {
 	return n
 }
 
-// dropNode closes addr's connections so the next use dials afresh.
+// dropNode retires addr's connections so the next use dials afresh. They
+// are drained, not cut: replies owed to calls already sent are still read
+// (see node.retireAll).
 func (c *Client) dropNode(addr string) {
 	c.nodesMu.Lock()
 	m := *c.nodes.Load()
@@ -190,14 +198,14 @@ func (c *Client) dropNode(addr string) {
 			}
 		}
 		c.nodes.Store(&nm)
+		c.retiring = slices.DeleteFunc(c.retiring, (*node).drained)
+		c.retiring = append(c.retiring, n)
+		n.retireAll(errLeftView)
 	}
 	c.nodesMu.Unlock()
-	if ok {
-		n.close()
-	}
 }
 
-// onChange closes connections to nodes that left the deployment, so
+// onChange retires connections to nodes that left the deployment, so
 // nothing lingers on a removed or replaced server.
 func (c *Client) onChange(changes []topology.Change) {
 	snap := c.router.Snapshot()

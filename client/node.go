@@ -27,6 +27,8 @@ type node struct {
 	dialErrAt time.Time
 	idle      []*dedicatedConn
 	closed    bool
+	retired   error   // why retireAll took the node out of service; nil otherwise
+	draining  []*pipe // pipes retireAll took out, closed by close if still open
 }
 
 type nodeErr struct {
@@ -50,6 +52,10 @@ func newNode(addr string, cfg *connConfig) *node {
 }
 
 func (n *node) closedErr() error {
+	if n.retired != nil {
+		// Nothing was sent: the attempt loop re-routes the call like any unsent one.
+		return &ConnError{Addr: n.addr, Op: "drain", Err: n.retired}
+	}
 	return &ConnError{Addr: n.addr, Op: "closed", Err: net.ErrClosed}
 }
 
@@ -273,13 +279,17 @@ func (n *node) putDedicated(dc *dedicatedConn) {
 	_ = dc.conn.Close()
 }
 
-// close closes every connection; later calls fail with Op "closed".
+// close closes every connection, draining ones included; later calls fail
+// with Op "closed".
 func (n *node) close() {
 	n.mu.Lock()
-	n.closed = true
-	idle := n.idle
-	n.idle = nil
+	n.closed, n.retired = true, nil
+	idle, draining := n.idle, n.draining
+	n.idle, n.draining = nil, nil
 	n.mu.Unlock()
+	for _, p := range draining {
+		p.close()
+	}
 	for _, dc := range idle {
 		_ = dc.conn.Close()
 	}
@@ -305,7 +315,7 @@ func (n *node) outstanding() int64 {
 // drain retires the connections whose peer address keep rejects (a DNS
 // name that now points elsewhere): new commands dial afresh, while requests
 // already written on the old pipes still get their replies; each old pipe
-// is closed once it has nothing outstanding, or after the health timeout.
+// is closed once it has nothing outstanding (see retire).
 // It returns how many connections were retired.
 func (n *node) drain(keep func(ip string) bool) int {
 	n.mu.Lock()
@@ -332,9 +342,55 @@ func (n *node) drain(keep func(ip string) bool) int {
 		_ = dc.conn.Close()
 	}
 	for _, p := range old {
-		go retire(p)
+		go retire(p, errDrained)
 	}
 	return len(old) + len(stale)
+}
+
+// retireAll takes the node out of service without cutting the calls in
+// flight (the node left the view: a demoted master, a removed node): new
+// commands fail at once with a not-sent *ConnError (Op "drain"), which the
+// attempt loop re-routes, while the replies already owed on each pipe are
+// read until they arrive or the health rule fires. Such a reply is often
+// READONLY or MOVED, proof that the command did not run, so its call is
+// re-routed too, where closing the connection would have failed it as "may
+// have been sent". Idle dedicated connections are closed; busy ones are
+// closed when their caller hands them back.
+func (n *node) retireAll(cause error) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed, n.retired = true, cause
+	idle := n.idle
+	n.idle = nil
+	var old []*pipe
+	for i := range n.pipes {
+		if p := n.pipes[i].Swap(nil); p != nil {
+			old = append(old, p)
+		}
+	}
+	n.draining = old
+	n.mu.Unlock()
+	for _, dc := range idle {
+		_ = dc.conn.Close()
+	}
+	for _, p := range old {
+		go retire(p, cause)
+	}
+}
+
+// drained reports that a retired node has no connection left open.
+func (n *node) drained() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.draining {
+		if !p.broken.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // errDrained is the cause recorded on a pipe retired by drain. A caller that
@@ -342,8 +398,14 @@ func (n *node) drain(keep func(ip string) bool) int {
 // "drain" and Sent false, which node.do retries on a fresh pipe.
 var errDrained = errors.New("slotrouter: connection drained: its address left the DNS answer")
 
-func retire(p *pipe) {
-	deadline := time.Now().Add(p.health)
+// errLeftView is the cause recorded on a node retired by retireAll.
+var errLeftView = errors.New("slotrouter: connection drained: the node left the view")
+
+// retire closes p once it has nothing outstanding, recording cause. A
+// stalled reply is the pipe's own health rule's to fail (Op "health"); the
+// cap of four health timeouts only ends a drain that keeps making progress.
+func retire(p *pipe, cause error) {
+	deadline := time.Now().Add(4 * p.health)
 	for time.Now().Before(deadline) && !p.broken.Load() {
 		p.mu.Lock()
 		queued := len(p.queue)
@@ -353,7 +415,7 @@ func retire(p *pipe) {
 		}
 		time.Sleep(p.tick())
 	}
-	p.fail("drain", errDrained)
+	p.fail("drain", cause)
 }
 
 func remoteIP(c net.Conn) string {
