@@ -3,7 +3,6 @@ package roleprobe
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/slotrouter/slotrouter/internal/replyconv"
 )
@@ -68,7 +67,7 @@ func parseInfo(v any, st *NodeStatus) error {
 	if err != nil {
 		return err
 	}
-	setReplIDs(f, st)
+	st.ReplID, st.ReplID2 = replyconv.ReplIDs(f)
 	role, found := f["role"]
 	if !found {
 		return &ReplyError{"INFO replication", "no role: line"}
@@ -94,41 +93,20 @@ func parseInfo(v any, st *NodeStatus) error {
 }
 
 func infoFields(v any) (map[string]string, error) {
-	s, ok := replyconv.String(v)
+	f, ok := replyconv.Info(v)
 	if !ok {
 		return nil, &ReplyError{"INFO replication", fmt.Sprintf("%T, want text", v)}
-	}
-	f := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if k, val, found := strings.Cut(line, ":"); found && !strings.HasPrefix(line, "#") {
-			f[k] = val
-		}
 	}
 	return f, nil
 }
 
-// noReplID is master_replid2 of a node that was never promoted.
-const noReplID = "0000000000000000000000000000000000000000"
-
-// setReplIDs copies the replication IDs (the lineage Decide compares) from INFO fields.
-func setReplIDs(f map[string]string, st *NodeStatus) {
-	st.ReplID, st.ReplID2 = f["master_replid"], f["master_replid2"]
-	if st.ReplID == noReplID {
-		st.ReplID = ""
-	}
-	if st.ReplID2 == noReplID {
-		st.ReplID2 = ""
-	}
-}
-
-// parseLineage fills st's replication IDs from INFO replication, asked of a node whose role
-// ROLE already gave.
+// parseLineage fills st's replication IDs (the lineage Decide compares) from INFO
+// replication, asked of a node whose role ROLE already gave.
 func parseLineage(v any, st *NodeStatus) error {
 	f, err := infoFields(v)
 	if err != nil {
 		return err
 	}
-	setReplIDs(f, st)
+	st.ReplID, st.ReplID2 = replyconv.ReplIDs(f)
 	return nil
 }

@@ -13,6 +13,11 @@
 //     otherwise it tries the next Sentinel, makes Attempts passes, and returns *UnverifiedError.
 //     A node is master only when a Sentinel names it AND it says so itself: role:master from a
 //     node no Sentinel names is never trusted;
+//   - refuses a named master that one of its listed replicas supersedes: that replica says
+//     master too and its master_replid2 is the named one's master_replid (it was promoted out
+//     of the named one's history, and the Sentinels are behind). When no Sentinel names a
+//     master that passes, Discover returns a view with no master, so writes wait rather than
+//     go to a node about to be converted and resynced (*SupersededError is logged);
 //   - lists replicas with SENTINEL replicas, dropping s_down, o_down and disconnected ones
 //     (Sentinel reports a stale master-link-status ok for dead replicas);
 //   - learns other Sentinels from SENTINEL sentinels and follows them too.

@@ -92,3 +92,16 @@ type ReplyError struct {
 func (e *ReplyError) Error() string {
 	return "sentinel: unexpected " + e.Command + " reply: " + e.Reason
 }
+
+// SupersededError says that the master a Sentinel named was superseded: By, one of its
+// replicas, says master and was promoted out of its history (By's master_replid2 is Addr's
+// master_replid). The Sentinels are behind a failover, or someone promoted By by hand; until
+// they name one master that nothing supersedes, no node takes writes.
+type SupersededError struct {
+	Addr string
+	By   string
+}
+
+func (e *SupersededError) Error() string {
+	return fmt.Sprintf("sentinel: %s claims master but %s was promoted out of its history (master_replid2)", e.Addr, e.By)
+}

@@ -193,6 +193,12 @@ func (s *Source) orderLocked() []string {
 // Sentinel is asked afresh each time. suspects (may be nil) are data nodes the client failed to
 // reach: the ROLE check of a suspect master gets SuspectTimeout instead of Timeout. It is never
 // skipped, since an unverified master must not be returned.
+//
+// A named master that says master is still refused when one of its listed replicas says master
+// too and was promoted out of its history (its master_replid2 is the named one's
+// master_replid, see *SupersededError): the Sentinels are behind. If no Sentinel names a
+// master that passes, the snapshot has no master, so writes wait (bounded by their callers'
+// deadlines) instead of going to a node about to be converted and resynced.
 func (s *Source) Discover(ctx context.Context, prev *topology.Snapshot, suspects func(addr string) bool) (*topology.Snapshot, error) {
 	s.mu.Lock()
 	closed := s.closed
@@ -238,7 +244,27 @@ func (s *Source) Discover(ctx context.Context, prev *topology.Snapshot, suspects
 			break // a configuration error, not a failover: retrying will not help
 		}
 	}
+	if err := superseded(attempts); err != nil && ctx.Err() == nil {
+		// Returned as a view with no master, not as an error: on an error the router would
+		// keep its view, whose master is probably the superseded node. Reconcile re-checks.
+		s.o.Logger.Warn("sentinel: the named master was superseded; no master until the Sentinels catch up", "err", err)
+		s.mu.Lock()
+		s.lastView = ""
+		s.mu.Unlock()
+		return topology.NewSnapshot(nil), nil
+	}
 	return nil, s.failure(ctx, attempts, unknown)
+}
+
+// superseded returns the first *SupersededError among the attempts, or nil.
+func superseded(attempts []Attempt) error {
+	for _, a := range attempts {
+		var se *SupersededError
+		if errors.As(a.Err, &se) {
+			return se
+		}
+	}
+	return nil
 }
 
 func (s *Source) failure(ctx context.Context, attempts []Attempt, unknown []string) error {
@@ -278,7 +304,7 @@ func (v *view) key() string {
 
 // ask runs the whole exchange with one sentinel.
 func (s *Source) ask(ctx context.Context, sent string, suspects func(string) bool) (*view, error) {
-	master, replicas, err := s.query(ctx, sent)
+	master, replicas, listed, err := s.query(ctx, sent)
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +328,9 @@ func (s *Source) ask(ctx context.Context, sent string, suspects func(string) boo
 	if role != "master" {
 		return nil, &verifyError{master, &NotMasterError{Addr: master, Role: role}}
 	}
+	if by := s.successor(ctx, master, listed, timeout); by != "" {
+		return nil, &verifyError{master, &SupersededError{Addr: master, By: by}}
+	}
 	v := &view{master: master, offset: offset, replicas: replicas}
 	s.learnSentinels(ctx, sent)
 	s.mu.Lock()
@@ -314,20 +343,22 @@ func (s *Source) ask(ctx context.Context, sent string, suspects func(string) boo
 	return v, nil
 }
 
-// query asks one sentinel for the master address and the healthy replicas (without ROLE).
-func (s *Source) query(ctx context.Context, sent string) (string, []instance, error) {
+// query asks one sentinel for the master address and the healthy replicas (without ROLE), and
+// lists every replica it knows apart from the master, flags notwithstanding (Sentinel's own
+// link to a node says little about ours).
+func (s *Source) query(ctx context.Context, sent string) (string, []instance, []instance, error) {
 	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	reply, err := s.o.Exec(cctx, sent, "SENTINEL", "get-master-addr-by-name", s.o.MasterName)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	master, ok, err := parseMasterAddr(reply)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	if !ok {
-		return "", nil, &UnknownMasterError{MasterName: s.o.MasterName, Sentinels: []string{sent}}
+		return "", nil, nil, &UnknownMasterError{MasterName: s.o.MasterName, Sentinels: []string{sent}}
 	}
 	reply, err = s.o.Exec(cctx, sent, "SENTINEL", "replicas", s.o.MasterName)
 	if err != nil && strings.Contains(strings.ToLower(err.Error()), "subcommand") {
@@ -335,20 +366,25 @@ func (s *Source) query(ctx context.Context, sent string) (string, []instance, er
 		reply, err = s.o.Exec(cctx, sent, "SENTINEL", "slaves", s.o.MasterName)
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	all, err := parseInstances("SENTINEL replicas", reply)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	replicas := make([]instance, 0, len(all))
+	listed := make([]instance, 0, len(all))
 	for _, r := range all {
 		// Right after a switch Sentinel can still list the promoted node among the replicas.
-		if healthy(r.Fields["flags"]) && r.Addr != master {
+		if r.Addr == master {
+			continue
+		}
+		listed = append(listed, r)
+		if healthy(r.Fields["flags"]) {
 			replicas = append(replicas, r)
 		}
 	}
-	return master, replicas, nil
+	return master, replicas, listed, nil
 }
 
 // learnSentinels adds the other Sentinels that sent knows of, and subscribes to them. Failures

@@ -98,7 +98,7 @@ func (s *Source) reconcileLoop() {
 		last := s.lastView
 		s.mu.Unlock()
 		for _, sent := range s.Sentinels() {
-			master, replicas, err := s.query(s.ctx, sent)
+			master, replicas, _, err := s.query(s.ctx, sent)
 			if err != nil {
 				continue
 			}
