@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,4 +205,49 @@ func testRoleProbeSwitch(t *testing.T, window time.Duration) {
 			t.Errorf("dual-master window reported as %v, want B chosen by lineage", split)
 		}
 	}
+}
+
+// The DNS shape: plain servers given by name (auto-detected, role-probed)
+// while their replicas name masters by IP, so no replica's vote counts for a
+// name. When both names answer master, lineage still picks the promoted one:
+// writes go to B, none to A, although A keeps the higher offset.
+func TestDNSNamesDualMasterLineage(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{Host: "127.0.0.2"})
+	b := redistest.StartServer(t, redistest.ServerOptions{Host: "127.0.0.3", ReplicaOf: a.Addr})
+	redistest.WaitLinked(t, a.Addr, b)
+	idA, idB := runID(t, a), runID(t, b)
+	res := &fixedResolver{answers: map[string][]string{"a.db.test": {a.Host}, "b.db.test": {b.Host}}}
+	nameA := net.JoinHostPort("a.db.test", strconv.Itoa(a.Port))
+	nameB := net.JoinHostPort("b.db.test", strconv.Itoa(b.Port))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{Addrs: []string{nameA, nameB}, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if id, err := c.Do(ctx, "EVAL", whoScript, 1, "before").Text(); err != nil || id != idA {
+		t.Fatalf("first write ran on %q (%v), want A %s", id, err, idA)
+	}
+
+	mustDoServer(t, b, "REPLICAOF", "NO", "ONE")
+	mustDoServer(t, a, "SET", "ahead", "1")
+	waitFor(t, 5*time.Second, "the promoted name chosen", func() error {
+		r := c.RoleReport()
+		if r == nil || r.SplitBrain == nil || r.Master != nameB {
+			return notYet("report %+v", r)
+		}
+		if r.Rule != "lineage" {
+			return fmt.Errorf("master %s chosen by rule %s, want lineage: %v", r.Master, r.Rule, r.SplitBrain)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Second, "a write on B", func() error {
+		id, err := c.Do(ctx, "EVAL", whoScript, 1, "after").Text()
+		if err != nil || id != idB {
+			return notYet("write ran on %q (%v)", id, err)
+		}
+		return nil
+	})
 }
