@@ -19,9 +19,18 @@ import (
 // makes, without the proxy. Every node is asked ROLE (INFO replication
 // where ROLE is refused) every Interval, and at once after READONLY, a lost
 // connection or a timeout. Two nodes claiming master at once are reported
-// (OnSplitBrain, RoleReport) and never both written to: the one most
-// replicas follow is used, or none while that is undecided. KeyDB
-// active-replicas count as writable. The zero value is usable.
+// (OnSplitBrain, RoleReport) and never both written to: the one promoted out
+// of the other's history (its master_replid2 is the other's master_replid)
+// is used; failing that, the one most replicas follow; failing that, none,
+// so writes wait within their deadlines. Offsets never decide: the node
+// being retired has the higher one. KeyDB active-replicas count as
+// writable. The zero value is usable.
+//
+// The guarantee: once a probe has seen the promotion, no write goes to the
+// old master. Writes it accepted between the promotion and that probe (at
+// most Interval's worth) are lost when it is demoted and resyncs; no
+// probing client can avoid that. A node that leaves the view is drained:
+// calls already sent to it get their replies (READONLY re-routes them).
 //
 // Addrs that answer CLUSTER NODES with "cluster support disabled" are
 // role-probed with the zero RoleProbeOptions even when RoleProbe is nil.

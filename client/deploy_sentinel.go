@@ -20,7 +20,9 @@ import (
 // answered, for get-master-addr-by-name and the healthy replicas, and only
 // uses a master that confirms itself with ROLE (a restarted old master
 // claims master for a while, and Sentinel mid-failover may name a node that
-// is not master yet). It subscribes to +switch-master, +sdown/-sdown and
+// is not master yet), and that none of its listed replicas supersedes (says
+// master and was promoted out of its history: the Sentinels are behind;
+// writes then wait for a master that passes). It subscribes to +switch-master, +sdown/-sdown and
 // friends on every reachable Sentinel, learns more Sentinels from SENTINEL
 // sentinels, and re-checks every Reconcile in case an event was missed.
 type SentinelOptions struct {
