@@ -53,8 +53,13 @@ func startWriter(t *testing.T, c *Client, workers int) *writer {
 }
 
 func (w *writer) run(id int) {
+	w.every(2*time.Millisecond, func(seq int) { w.write("w:" + strconv.Itoa(id) + ":" + strconv.Itoa(seq)) })
+}
+
+// every calls f with 0, 1, 2, ... every d until halt; the caller did wg.Add.
+func (w *writer) every(d time.Duration, f func(seq int)) {
 	defer w.wg.Done()
-	tick := time.NewTicker(2 * time.Millisecond)
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for seq := 0; ; seq++ {
 		select {
@@ -62,16 +67,20 @@ func (w *writer) run(id int) {
 			return
 		case <-tick.C:
 		}
-		key := "w:" + strconv.Itoa(id) + ":" + strconv.Itoa(seq)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		a := ack{key: key, start: time.Now()}
-		a.runID, a.err = w.c.Do(ctx, "EVAL", whoScript, 1, key).Text()
-		a.end = time.Now()
-		cancel()
-		w.mu.Lock()
-		w.acks = append(w.acks, a)
-		w.mu.Unlock()
+		f(seq)
 	}
+}
+
+// write runs one write with a 2 s deadline and records it.
+func (w *writer) write(key string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a := ack{key: key, start: time.Now()}
+	a.runID, a.err = w.c.Do(ctx, "EVAL", whoScript, 1, key).Text()
+	a.end = time.Now()
+	w.mu.Lock()
+	w.acks = append(w.acks, a)
+	w.mu.Unlock()
 }
 
 func (w *writer) halt() {

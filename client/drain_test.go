@@ -38,6 +38,17 @@ func (s *switchSource) to(addr string) {
 	}
 }
 
+// waitMaster waits until c's view names addr master.
+func waitMaster(t *testing.T, c *Client, addr string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "the view on "+addr, func() error {
+		if m := c.Topology().Shards()[0].Master.Addr; m != addr {
+			return notYet("master %s", m)
+		}
+		return nil
+	})
+}
+
 // waitOutstanding waits until n requests are written to addr and unanswered.
 func waitOutstanding(t *testing.T, c *Client, addr string, n int64) {
 	t.Helper()
@@ -83,12 +94,7 @@ func TestDroppedNodeIsDrained(t *testing.T) {
 	waitOutstanding(t, c, a.Addr, 2)
 
 	src.to(b.Addr)
-	waitFor(t, 5*time.Second, "the view on B", func() error {
-		if m := c.Topology().Shards()[0].Master.Addr; m != b.Addr {
-			return notYet("master %s", m)
-		}
-		return nil
-	})
+	waitMaster(t, c, b.Addr)
 	if err := <-sleep; err != nil {
 		t.Errorf("the call owed a reply on the dropped node failed: %v", err)
 	}
@@ -147,21 +153,11 @@ func TestDrainedNodeHealthRule(t *testing.T) {
 	}
 	defer c2.Close()
 	src2.to(a.Addr)
-	waitFor(t, 5*time.Second, "the second client's view on A", func() error {
-		if m := c2.Topology().Shards()[0].Master.Addr; m != a.Addr {
-			return notYet("master %s", m)
-		}
-		return nil
-	})
+	waitMaster(t, c2, a.Addr)
 	go func() { got <- c2.DoOn(ctx, a.Addr, "GET", "k").Err() }()
 	waitOutstanding(t, c2, a.Addr, 1)
 	src2.to(b.Addr)
-	waitFor(t, 5*time.Second, "the second client's view on B", func() error {
-		if m := c2.Topology().Shards()[0].Master.Addr; m != b.Addr {
-			return notYet("master %s", m)
-		}
-		return nil
-	})
+	waitMaster(t, c2, b.Addr)
 	start = time.Now()
 	c2.Close()
 	select {

@@ -338,12 +338,7 @@ func (n *node) drain(keep func(ip string) bool) int {
 	clear(n.idle[len(idle):])
 	n.idle = idle
 	n.mu.Unlock()
-	for _, dc := range stale {
-		_ = dc.conn.Close()
-	}
-	for _, p := range old {
-		go retire(p, errDrained)
-	}
+	letGo(stale, old, errDrained)
 	return len(old) + len(stale)
 }
 
@@ -373,10 +368,15 @@ func (n *node) retireAll(cause error) {
 	}
 	n.draining = old
 	n.mu.Unlock()
+	letGo(idle, old, cause)
+}
+
+// letGo closes idle dedicated connections and retires pipes (see retire).
+func letGo(idle []*dedicatedConn, pipes []*pipe, cause error) {
 	for _, dc := range idle {
 		_ = dc.conn.Close()
 	}
-	for _, p := range old {
+	for _, p := range pipes {
 		go retire(p, cause)
 	}
 }
