@@ -38,7 +38,7 @@ func (e *ProtocolError) Error() string { return "slotrouter: protocol error: " +
 // means it may or may not have run.
 type ConnError struct {
 	Addr string
-	Op   string // "dial", "setup", "write", "read", "health", "closed"
+	Op   string // "dial", "setup", "write", "read", "health", "closed", "drain" (node or address retired)
 	Sent bool
 	Err  error
 }

@@ -13,15 +13,17 @@ import (
 // master_replid (REPLICAOF NO ONE keeps the old master's ID there). Mid-failover the
 // Sentinels still name the old master, which is still writable, while the promoted replica
 // already takes its own history forward: writes to the old one would be discarded when it is
-// converted. ROLE goes to every listed replica; INFO replication only when one claims master.
-func (s *Source) successor(ctx context.Context, master string, replicas []instance, timeout time.Duration) string {
+// converted. ROLE goes to every listed replica (Timeout each, SuspectTimeout for suspects: a
+// hung replica costs Discover that much); INFO replication only when one claims master. A
+// replica that does not answer in time is taken as no claimant.
+func (s *Source) successor(ctx context.Context, master string, replicas []instance, suspects func(string) bool) string {
 	claims := make([]bool, len(replicas))
 	var wg sync.WaitGroup
 	for i, r := range replicas {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
+			cctx, cancel := context.WithTimeout(ctx, s.timeout(r.Addr, suspects))
 			defer cancel()
 			if v, err := s.o.NodeExec(cctx, r.Addr, "ROLE"); err == nil {
 				role, _, err := parseRole(v)
@@ -39,16 +41,24 @@ func (s *Source) successor(ctx context.Context, master string, replicas []instan
 	if len(claimants) == 0 {
 		return ""
 	}
-	id, _ := s.replIDs(ctx, master, timeout)
+	id, _ := s.replIDs(ctx, master, s.timeout(master, suspects))
 	if id == "" {
 		return ""
 	}
 	for _, c := range claimants {
-		if _, id2 := s.replIDs(ctx, c, timeout); id2 == id {
+		if _, id2 := s.replIDs(ctx, c, s.timeout(c, suspects)); id2 == id {
 			return c
 		}
 	}
 	return ""
+}
+
+// timeout is the bound for one data-node command: SuspectTimeout for suspects.
+func (s *Source) timeout(addr string, suspects func(string) bool) time.Duration {
+	if suspects != nil && suspects(addr) {
+		return s.o.SuspectTimeout
+	}
+	return s.o.Timeout
 }
 
 // replIDs asks addr for its master_replid and master_replid2 ("" when unknown).

@@ -311,11 +311,7 @@ func (s *Source) ask(ctx context.Context, sent string, suspects func(string) boo
 	// Sentinel's answer is checked against the node itself: mid-failover the named node may be
 	// dead or still a replica, and a restarted old master claims master for ~10 s, so only the
 	// combination "Sentinel names it AND it says master" is trusted.
-	timeout := s.o.Timeout
-	if suspects != nil && suspects(master) {
-		timeout = s.o.SuspectTimeout
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, s.timeout(master, suspects))
 	reply, err := s.o.NodeExec(cctx, master, "ROLE")
 	cancel()
 	if err != nil {
@@ -328,7 +324,7 @@ func (s *Source) ask(ctx context.Context, sent string, suspects func(string) boo
 	if role != "master" {
 		return nil, &verifyError{master, &NotMasterError{Addr: master, Role: role}}
 	}
-	if by := s.successor(ctx, master, listed, timeout); by != "" {
+	if by := s.successor(ctx, master, listed, suspects); by != "" {
 		return nil, &verifyError{master, &SupersededError{Addr: master, By: by}}
 	}
 	v := &view{master: master, offset: offset, replicas: replicas}
