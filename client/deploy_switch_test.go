@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -269,4 +270,41 @@ func TestDNSNamesDualMasterLineage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// When neither lineage nor replicas settle a dual-master window (two
+// masters with unrelated histories, no replica), writes are held: they wait
+// for a view with one master, bounded by their deadline, and neither node
+// takes them, although one has the higher offset.
+func TestRoleProbeUndecidedHoldsWrites(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{})
+	b := redistest.StartServer(t, redistest.ServerOptions{})
+	mustDoServer(t, a, "SET", "ahead", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{Addrs: []string{a.Addr, b.Addr}, RoleProbe: &RoleProbeOptions{Interval: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r := c.RoleReport(); r == nil || r.Master != "" || r.Rule != "tie" {
+		t.Fatalf("role report %+v, want no master (rule tie)", r)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer wcancel()
+	start := time.Now()
+	err = c.Do(wctx, "SET", "held", "1").Err()
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write during an undecided window: %v, want it held until its deadline", err)
+	}
+	if took < 250*time.Millisecond || took > 800*time.Millisecond {
+		t.Fatalf("held write returned after %v, want at its 300 ms deadline", took)
+	}
+	for _, s := range []*redistest.Server{a, b} {
+		if v := mustDoServer(t, s, "EXISTS", "held"); v != int64(0) {
+			t.Fatalf("%s took the held write", s.Name)
+		}
+	}
 }
