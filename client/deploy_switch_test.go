@@ -34,6 +34,9 @@ func startRateWriter(t *testing.T, c *Client, rate int) *writer {
 // sleeps that took over 25 ms) between start and stop: on an overloaded
 // machine the probe timer fires late for the client and the test alike,
 // and such a stall says nothing about the client's schedule.
+// maxExcusedStall caps the measured starvation a timing bound may excuse.
+const maxExcusedStall = 300 * time.Millisecond
+
 type stallMeter struct {
 	stop    chan struct{}
 	done    chan struct{}
@@ -214,8 +217,12 @@ func testRoleProbeSwitch(t *testing.T, window time.Duration) {
 		"%d writes, %d failed, %d closed; test process starved %v; dual-master reports %v; errors %q",
 		window, detect.Round(time.Millisecond), moved.Round(time.Millisecond), interval+100*time.Millisecond,
 		sentAfterPromotion, lost, bound, rate*interval/time.Second, len(acks), failed, closed, stalled, split, errs)
-	if moved > interval+100*time.Millisecond+stalled {
-		t.Errorf("first write on B %v after its promotion, want <= %v (+%v the process was starved)", moved, interval+100*time.Millisecond, stalled)
+	// A starved test process may excuse at most maxExcusedStall: the raw
+	// figure is bounded whatever the machine does.
+	excused := min(stalled, maxExcusedStall)
+	if moved > interval+100*time.Millisecond+excused {
+		t.Errorf("first write on B %v after its promotion, want <= %v (+%v of %v the process was starved; at most %v excused)",
+			moved, interval+100*time.Millisecond, excused, stalled, maxExcusedStall)
 	}
 	if closed > 0 {
 		t.Errorf("%d calls failed with a closed connection: %q", closed, errs)
