@@ -24,6 +24,8 @@ type connConfig struct {
 	Username, Password string
 	// ClientName is set with CLIENT SETNAME.
 	ClientName string
+	// Protocol 3 sends HELLO 3; DB, when not 0, is SELECTed.
+	Protocol, DB int
 	// ReadOnly sends READONLY so a replica serves reads for its master's slots.
 	ReadOnly bool
 	// DialTimeout bounds dial, TLS handshake and setup; default 5 s.
@@ -93,8 +95,8 @@ func (c *connConfig) logger() *slog.Logger {
 // aLongTimeAgo is a deadline that makes pending I/O fail at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// dialConn dials addr and runs the connection setup (AUTH, READONLY, CLIENT
-// SETNAME) in one round trip. ctx bounds all of it. Failures are *ConnError
+// dialConn dials addr and runs the connection setup (AUTH, HELLO 3, SELECT,
+// READONLY, CLIENT SETNAME) in one round trip. ctx bounds all of it. Failures are *ConnError
 // with Sent false; a refused setup command's *Error is inside.
 func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *respReader, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
@@ -141,6 +143,12 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 		} else {
 			cmds = append(cmds, []any{"AUTH", cfg.Password})
 		}
+	}
+	if cfg.Protocol == 3 {
+		cmds = append(cmds, []any{"HELLO", 3})
+	}
+	if cfg.DB != 0 {
+		cmds = append(cmds, []any{"SELECT", cfg.DB})
 	}
 	if cfg.ReadOnly && (cfg.Standalone == nil || !cfg.Standalone.Load()) {
 		cmds = append(cmds, []any{"READONLY"})
