@@ -211,6 +211,7 @@ func (p *Pipeline) execTx(ctx context.Context) ([]Result, error) {
 type Tx struct {
 	c      *Client
 	d      *dedicated
+	addr   string
 	slot   slots.Slot
 	asking bool
 	// step is set when the run must start over (or EXEC's fate is
@@ -251,7 +252,7 @@ func (c *Client) Watch(ctx context.Context, fn func(*Tx) error, keys ...string) 
 		if err != nil {
 			return ownerStep{fail: err}, nil
 		}
-		tx := &Tx{c: c, d: d, slot: slot, asking: asking}
+		tx := &Tx{c: c, d: d, addr: addr, slot: slot, asking: asking}
 		defer tx.close()
 		d.dirty = true // watching until EXEC or UNWATCH
 		watch, err := newCommand(watchArgs)
@@ -276,6 +277,10 @@ func (c *Client) Watch(ctx context.Context, fn func(*Tx) error, keys ...string) 
 }
 
 func (tx *Tx) close() { tx.d.release() }
+
+// Addr is the node this run of the transaction is on: the master of the
+// watched keys' slot, or the node importing it.
+func (tx *Tx) Addr() string { return tx.addr }
 
 // Do runs a command, normally a read of the watched keys, on the
 // transaction's connection. Keys must be in the watched keys' slot.
