@@ -89,6 +89,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	c.router = r
 	if err := c.firstView(ctx); err != nil {
 		c.Close()
+		if opts.DB != 0 {
+			err = fmt.Errorf("%w (Options.DB is %d: Redis Cluster nodes refuse SELECT at connection setup; DB is for non-cluster deployments)", err, opts.DB)
+		}
 		return nil, err
 	}
 	if opts.RefreshInterval <= 0 && opts.Source == nil {
