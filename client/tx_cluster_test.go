@@ -93,22 +93,13 @@ func TestWatchRerunsOnNewOwnerAfterMoved(t *testing.T) {
 	dst := cl.Masters()[1]
 	key := keyIn(slot, "moved")
 	var addrs []string
-	err := c.Watch(ctx, func(tx *Tx) error {
+	err := c.Watch(ctx, incrTx(ctx, key, func(tx *Tx) {
 		addrs = append(addrs, tx.Addr())
-		n, err := tx.Do(ctx, "GET", key).Int64()
-		if err != nil && !errors.Is(err, ErrNil) {
-			return err
-		}
 		if len(addrs) == 1 {
 			// The slot (empty: nothing watched is touched) moves now.
 			cl.MigrateSlot(int(slot), src, dst)
 		}
-		_, err = tx.TxPipelined(ctx, func(p *Pipeline) error {
-			p.Do("SET", key, n+1)
-			return nil
-		})
-		return err
-	}, key)
+	}), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,18 +140,7 @@ func TestTxPinnedToImportingNodeWithAsking(t *testing.T) {
 	asks := errorStat(t, src, "ASK")
 
 	var addrs []string
-	err := c.Watch(ctx, func(tx *Tx) error {
-		addrs = append(addrs, tx.Addr())
-		n, err := tx.Do(ctx, "GET", moving).Int64()
-		if err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p *Pipeline) error {
-			p.Do("SET", moving, n+1)
-			return nil
-		})
-		return err
-	}, moving)
+	err := c.Watch(ctx, incrTx(ctx, moving, func(tx *Tx) { addrs = append(addrs, tx.Addr()) }), moving)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,22 +229,7 @@ func TestWatchExecLostMayHaveRun(t *testing.T) {
 			runs := 0
 			result := make(chan error, 1)
 			go func() {
-				_, err := func() (int, error) {
-					err := c.Watch(wctx, func(tx *Tx) error {
-						runs++
-						n, err := tx.Do(wctx, "GET", key).Int64()
-						if err != nil {
-							return err
-						}
-						_, err = tx.TxPipelined(wctx, func(p *Pipeline) error {
-							p.Do("SET", key, n+1)
-							return nil
-						})
-						return err
-					}, key)
-					return runs, err
-				}()
-				result <- err
+				result <- c.Watch(wctx, incrTx(wctx, key, func(*Tx) { runs++ }), key)
 			}()
 			id := waitExecBlocked(t, m)
 			if _, err := m.Do(ctx, "CLIENT", "KILL", "ID", id); err != nil {

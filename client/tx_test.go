@@ -17,22 +17,30 @@ import (
 // fn happened (aborted ones and reruns included).
 func incrByWatch(ctx context.Context, c *Client, key string) (runs int, err error) {
 	for {
-		err := c.Watch(ctx, func(tx *Tx) error {
-			runs++
-			n, err := tx.Do(ctx, "GET", key).Int64()
-			if err != nil && !errors.Is(err, ErrNil) {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p *Pipeline) error {
-				p.Do("SET", key, n+1)
-				return nil
-			})
-			return err
-		}, key)
+		err := c.Watch(ctx, incrTx(ctx, key, func(*Tx) { runs++ }), key)
 		if errors.Is(err, ErrTxFailed) {
 			continue
 		}
 		return runs, err
+	}
+}
+
+// incrTx is a Watch function that reads key and writes it back plus one;
+// atRead, if set, runs after the read, before the write is queued.
+func incrTx(ctx context.Context, key string, atRead func(*Tx)) func(*Tx) error {
+	return func(tx *Tx) error {
+		n, err := tx.Do(ctx, "GET", key).Int64()
+		if err != nil && !errors.Is(err, ErrNil) {
+			return err
+		}
+		if atRead != nil {
+			atRead(tx)
+		}
+		_, err = tx.TxPipelined(ctx, func(p *Pipeline) error {
+			p.Do("SET", key, n+1)
+			return nil
+		})
+		return err
 	}
 }
 
