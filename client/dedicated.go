@@ -58,11 +58,16 @@ func (d *dedicated) do(ctx context.Context, cmds []*command, out []Result) error
 	return err
 }
 
-// receive reads one more reply without sending anything: MONITOR lines,
-// the replies CLIENT REPLY ON brings back, messages on a subscribed
-// connection. ctx bounds the wait; a wait cut short kills the connection
+// receive returns the next message that answers no request: a RESP3 push
+// set aside while replies were read, else the next reply read from the
+// connection (MONITOR lines, messages on a subscribed connection). ctx bounds the wait; a wait cut short kills the connection
 // (a reply may be half read).
 func (d *dedicated) receive(ctx context.Context) (Result, error) {
+	if len(d.dc.pushes) > 0 {
+		r := d.dc.pushes[0]
+		d.dc.pushes = d.dc.pushes[1:]
+		return r, nil
+	}
 	if d.dead {
 		return errResult(d.err), d.err
 	}
@@ -110,6 +115,8 @@ func (d *dedicated) release() {
 	}
 	d.dead, d.err = true, &ConnError{Addr: d.n.addr, Op: "closed", Err: errReleased}
 	_ = d.dc.conn.SetDeadline(time.Time{})
+	clear(d.dc.pushes)
+	d.dc.pushes = d.dc.pushes[:0]
 	d.n.putDedicated(d.dc)
 }
 

@@ -122,3 +122,46 @@ func TestConnStateStaysInTheSession(t *testing.T) {
 		}
 	}
 }
+
+// Client-side caching in a RESP3 session: invalidation pushes never pose
+// as replies, and Receive hands them out.
+func TestConnTrackingPushes(t *testing.T) {
+	cl := startCluster(t, redistest.ClusterOptions{Masters: 3})
+	c := newTestClient(t, cl, Options{Protocol: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	key := "cached:{track}"
+	if err := c.Do(ctx, "SET", key, "v1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Conn(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Do(ctx, "CLIENT", "TRACKING", "ON").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Do(ctx, "GET", key).Text(); v != "v1" {
+		t.Fatalf("GET %q", v)
+	}
+	if err := c.Do(ctx, "SET", key, "v2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The invalidation is on its way (or here) while the session asks.
+	for i := range 20 {
+		if v, err := s.Do(ctx, "ECHO", i).Int64(); err != nil || v != int64(i) {
+			t.Fatalf("ECHO %d answered %v, %v", i, v, err)
+		}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer rcancel()
+	r := s.Receive(rctx)
+	vals, err := r.Slice()
+	if r.Kind() != KindPush || err != nil || len(vals) != 2 || vals[0] != "invalidate" {
+		t.Fatalf("Receive: %v (%s)", r, r.Kind())
+	}
+	if keys, _ := vals[1].([]any); len(keys) != 1 || keys[0] != key {
+		t.Fatalf("invalidated %v, want [%s]", vals[1], key)
+	}
+}

@@ -194,7 +194,27 @@ type dedicatedConn struct {
 	conn net.Conn
 	rd   *respReader
 	wbuf []byte
+	// pushes are RESP3 out-of-band messages (tracking invalidations) read
+	// while waiting for replies; a session's Receive hands them out.
+	pushes []Result
 }
+
+// reply reads the next reply, setting RESP3 pushes aside: they answer no
+// request.
+func (dc *dedicatedConn) reply() (Result, error) {
+	for {
+		r, err := dc.rd.readReply()
+		if err != nil || r.kind != KindPush {
+			return r, err
+		}
+		if len(dc.pushes) < maxHeldPushes {
+			dc.pushes = append(dc.pushes, r)
+		}
+	}
+}
+
+// maxHeldPushes bounds the pushes kept for a session that never reads them.
+const maxHeldPushes = 1024
 
 // do runs cmds on dc. ctx bounds everything: its deadline becomes the
 // connection's (so the poller itself wakes the read on time) and a
@@ -213,7 +233,7 @@ func (dc *dedicatedConn) do(ctx context.Context, addr string, cmds []*command, o
 	if err == nil {
 		op = "read"
 		for i := 0; err == nil && i < len(cmds); i++ {
-			out[i], err = dc.rd.readReply()
+			out[i], err = dc.reply()
 		}
 	}
 	cancelled := !stop()
