@@ -30,7 +30,7 @@ var connStateUses = map[string]string{
 	"hello":           "Options.Protocol, Options.Username/Password and Options.ClientName",
 	"auth":            "Options.Username and Options.Password",
 	"client|setname":  "Options.ClientName",
-	"client|tracking": "a Client.Conn session",
+	"client|tracking": "a Client.Conn session (with Options.Protocol 3, Conn.Receive returns the invalidations)",
 	"client|caching":  "a Client.Conn session",
 	"client|reply":    "a Client.Conn session",
 	"client|no-evict": "a Client.Conn session",
