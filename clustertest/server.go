@@ -69,6 +69,8 @@ type conn struct {
 	asking   bool
 	name     string
 	out      out
+	multi    *multiState // open MULTI (multi.go)
+	watch    *watchState // watched keys; guarded by the node's mu
 }
 
 // listen binds the node's port ("" picks a free one; a restart reuses the
@@ -161,6 +163,9 @@ func (n *Node) handle(c *conn, gen chan struct{}) {
 	defer n.wg.Done()
 	defer func() {
 		_ = c.nc.Close()
+		n.mu.Lock()
+		c.unwatch()
+		n.mu.Unlock()
 		n.life.Lock()
 		delete(n.conns, c)
 		n.life.Unlock()
