@@ -66,15 +66,3 @@ func connStateError(info *slots.Command, use string) error {
 	name := strings.ToUpper(strings.ReplaceAll(info.Name, "|", " "))
 	return fmt.Errorf("%w: %s would change the connection other callers share; use %s", ErrConnState, name, use)
 }
-
-// refuseConnState returns the error for a connection-state command, nil for
-// any other (and for commands the table does not know).
-func refuseConnState(info *slots.Command) error {
-	if info == nil {
-		return nil
-	}
-	if use := connStateUse(info); use != "" {
-		return connStateError(info, use)
-	}
-	return nil
-}

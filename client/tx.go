@@ -82,7 +82,7 @@ func (c *Client) txSlot(ctx context.Context, p *Pipeline) (slot slots.Slot, hasS
 	return slot, hasSlot, nil
 }
 
-func newTxBatch(queued []*command, asking bool) (*txBatch, error) {
+func newTxBatch(queued []*command, asking bool) *txBatch {
 	b := &txBatch{n: len(queued), ask: asking}
 	if asking {
 		a, _ := newCommand(askingArgs)
@@ -94,7 +94,7 @@ func newTxBatch(queued []*command, asking bool) (*txBatch, error) {
 	e, _ := newCommand(execArgs)
 	b.cmds = append(b.cmds, e)
 	b.res = make([]Result, len(b.cmds))
-	return b, nil
+	return b
 }
 
 // release returns the commands the batch made (not the queued ones).
@@ -192,7 +192,7 @@ func (p *Pipeline) execTx(ctx context.Context) ([]Result, error) {
 	}
 	a := router.Attempt{Slot: slot, HasSlot: hasSlot, Idempotent: isIdempotent(ctx)}
 	err = c.runOnOwner(ctx, &a, func(addr string, asking bool) (ownerStep, error) {
-		b, _ := newTxBatch(p.cmds, asking)
+		b := newTxBatch(p.cmds, asking)
 		defer b.release()
 		if err := c.node(addr).doMulti(ctx, b.cmds, b.res, nil); err != nil {
 			return ownerStep{fail: err, sent: sentErr(err)}, nil
@@ -387,7 +387,7 @@ func (tx *Tx) TxPipelined(ctx context.Context, fn func(p *Pipeline) error) ([]Re
 			return fail(err)
 		}
 	}
-	b, _ := newTxBatch(p.cmds, tx.asking)
+	b := newTxBatch(p.cmds, tx.asking)
 	defer b.release()
 	if err := tx.d.do(ctx, b.cmds, b.res); err != nil {
 		if !tx.committed {
