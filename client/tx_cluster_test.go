@@ -281,3 +281,36 @@ func waitExecBlocked(t *testing.T, m *redistest.Server) string {
 	t.Fatal("no client blocked in EXEC")
 	return ""
 }
+
+// WATCH on a master that is failed over before EXEC: the write queued on
+// the demoted node is refused (MOVED), EXEC discards the transaction, and
+// the whole of it runs again on the promoted replica. One increment, never
+// two, never a commit on the old node.
+func TestWatchAcrossManualFailover(t *testing.T) {
+	cl := startCluster(t, redistest.ClusterOptions{Masters: 3, Replicas: 1})
+	c := newTestClient(t, cl, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	key := "fo:{watch}"
+	old := cl.MasterOf(int(slots.Of(key)))
+	replica := cl.ReplicasOf(old)[0]
+	if err := c.Do(ctx, "SET", key, 41).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	err := c.Watch(ctx, incrTx(ctx, key, func(tx *Tx) {
+		addrs = append(addrs, tx.Addr())
+		if len(addrs) == 1 {
+			cl.ManualFailover(replica)
+		}
+	}), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(addrs) != 2 || addrs[0] != old.Addr || addrs[1] != replica.Addr {
+		t.Fatalf("runs on %v, want %s then %s", addrs, old.Addr, replica.Addr)
+	}
+	if v, err := c.Do(ctx, "GET", key).Int64(); err != nil || v != 42 {
+		t.Fatalf("after the failover: %d, %v; want 42", v, err)
+	}
+}
