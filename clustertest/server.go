@@ -85,8 +85,12 @@ func (n *Node) listen(addr string) error {
 	}
 	n.life.Lock()
 	n.ln = ln
-	n.addr = ln.Addr().String()
-	n.port = ln.Addr().(*net.TCPAddr).Port
+	if a := ln.Addr().String(); a != n.addr {
+		// Only the first start changes the address: a restart rebinds the
+		// same one, and other nodes read addr and port (CLUSTER NODES)
+		// without this lock, so rewriting them would race.
+		n.addr, n.port = a, ln.Addr().(*net.TCPAddr).Port
+	}
 	n.conns = map[*conn]struct{}{}
 	n.gen = make(chan struct{})
 	n.dead = false
