@@ -47,6 +47,12 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if len(opts.Addrs) == 0 && opts.Source == nil && opts.Sentinel == nil {
 		return nil, errors.New("slotrouter: client.Options needs Addrs or a Source")
 	}
+	if opts.Protocol != 0 && opts.Protocol != 2 && opts.Protocol != 3 {
+		return nil, fmt.Errorf("slotrouter: client.Options.Protocol is %d; want 2 or 3", opts.Protocol)
+	}
+	if opts.DB < 0 {
+		return nil, fmt.Errorf("slotrouter: client.Options.DB is %d; want 0 or more", opts.DB)
+	}
 	c := &Client{opts: opts, stop: make(chan struct{})}
 	c.cfg = connConfig{
 		Dial:          opts.Dialer,
@@ -54,6 +60,8 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		Username:      opts.Username,
 		Password:      opts.Password,
 		ClientName:    opts.ClientName,
+		Protocol:      opts.Protocol,
+		DB:            opts.DB,
 		ReadOnly:      opts.ReadPolicy != MasterOnly && opts.Source == nil,
 		DialTimeout:   opts.DialTimeout,
 		HealthTimeout: opts.HealthTimeout,
@@ -83,6 +91,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	c.router = r
 	if err := c.firstView(ctx); err != nil {
 		c.Close()
+		if opts.DB != 0 {
+			err = fmt.Errorf("%w (Options.DB is %d: Redis Cluster nodes refuse SELECT at connection setup; DB is for non-cluster deployments)", err, opts.DB)
+		}
 		return nil, err
 	}
 	if opts.RefreshInterval <= 0 && opts.Source == nil {

@@ -67,6 +67,9 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 	var a router.Attempt
 	blocking := false
 	if info != nil {
+		if use := connStateUse(info); use != "" {
+			return errResult(connStateError(info, use))
+		}
 		slot, hasKeys, err := info.Slot(cmd.args)
 		if err != nil {
 			return errResult(err)

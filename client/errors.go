@@ -54,6 +54,14 @@ var (
 	// ErrNoReplica is returned under ReplicaOnly when a shard has no
 	// healthy replica.
 	ErrNoReplica = router.ErrNoReplica
+	// ErrConnState is returned by Do, DoOn and Pipeline for a command that
+	// changes or depends on the state of the connection it runs on (MULTI,
+	// WATCH, SELECT, SUBSCRIBE, WAIT, ...): those connections are shared by
+	// every caller. The error's text names the API that does the job.
+	ErrConnState = errors.New("slotrouter: connection-state command on a shared connection")
+	// ErrTxFailed is returned when EXEC was refused because a WATCHed key
+	// changed: nothing in the transaction ran; run it again.
+	ErrTxFailed = errors.New("slotrouter: transaction aborted: a watched key changed")
 )
 
 // RedirectError is returned when a command was redirected more often than

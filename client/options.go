@@ -40,6 +40,15 @@ type Options struct {
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 	// ClientName is sent with CLIENT SETNAME on every connection.
 	ClientName string
+	// Protocol is the RESP version every connection speaks: 2 (the
+	// default) or 3 (HELLO 3 at dial time, so maps, sets, doubles and
+	// booleans come back as such). Do("HELLO") is refused: it would switch
+	// one shared connection only.
+	Protocol int
+	// DB is the database every connection SELECTs at dial time, for
+	// Sentinel and other non-cluster deployments (Redis Cluster has only
+	// database 0, and refuses SELECT). Default 0.
+	DB int
 
 	// ReadPolicy chooses nodes for read-only commands. Default MasterOnly.
 	ReadPolicy ReadPolicy

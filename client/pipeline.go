@@ -16,7 +16,8 @@ import (
 //
 // A Pipeline is not safe for concurrent use; it may be reused after Exec.
 type Pipeline struct {
-	c *Client
+	c  *Client
+	tx uint8 // txNone, or a transaction's pipeline (tx.go)
 	// *pipeState is borrowed from a pool on the first Do and returned by
 	// Exec or Reset, so even a Pipeline made for one batch allocates little
 	// beyond its results.
@@ -111,6 +112,9 @@ type pending struct {
 // the first of them, for callers that only need to know whether all
 // succeeded.
 func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
+	if p.tx != txNone {
+		return p.execTx(ctx)
+	}
 	if p.pipeState == nil {
 		return []Result{}, nil
 	}
@@ -135,6 +139,10 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		pd := &all[i]
 		*pd = pending{idx: i}
 		if info := p.c.lookup(ctx, cmd.args); info != nil {
+			if use := connStateUse(info); use != "" {
+				out[i] = errResult(connStateError(info, use))
+				continue
+			}
 			slot, hasKeys, err := info.Slot(cmd.args)
 			if err != nil {
 				out[i] = errResult(err)

@@ -24,6 +24,8 @@ type connConfig struct {
 	Username, Password string
 	// ClientName is set with CLIENT SETNAME.
 	ClientName string
+	// Protocol 3 sends HELLO 3; DB, when not 0, is SELECTed.
+	Protocol, DB int
 	// ReadOnly sends READONLY so a replica serves reads for its master's slots.
 	ReadOnly bool
 	// DialTimeout bounds dial, TLS handshake and setup; default 5 s.
@@ -93,8 +95,8 @@ func (c *connConfig) logger() *slog.Logger {
 // aLongTimeAgo is a deadline that makes pending I/O fail at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// dialConn dials addr and runs the connection setup (AUTH, READONLY, CLIENT
-// SETNAME) in one round trip. ctx bounds all of it. Failures are *ConnError
+// dialConn dials addr and runs the connection setup (AUTH, HELLO 3, SELECT,
+// READONLY, CLIENT SETNAME) in one round trip. ctx bounds all of it. Failures are *ConnError
 // with Sent false; a refused setup command's *Error is inside.
 func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *respReader, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
@@ -142,6 +144,12 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 			cmds = append(cmds, []any{"AUTH", cfg.Password})
 		}
 	}
+	if cfg.Protocol == 3 {
+		cmds = append(cmds, []any{"HELLO", 3})
+	}
+	if cfg.DB != 0 {
+		cmds = append(cmds, []any{"SELECT", cfg.DB})
+	}
 	if cfg.ReadOnly && (cfg.Standalone == nil || !cfg.Standalone.Load()) {
 		cmds = append(cmds, []any{"READONLY"})
 	}
@@ -186,7 +194,27 @@ type dedicatedConn struct {
 	conn net.Conn
 	rd   *respReader
 	wbuf []byte
+	// pushes are RESP3 out-of-band messages (tracking invalidations) read
+	// while waiting for replies; a session's Receive hands them out.
+	pushes []Result
 }
+
+// reply reads the next reply, setting RESP3 pushes aside: they answer no
+// request.
+func (dc *dedicatedConn) reply() (Result, error) {
+	for {
+		r, err := dc.rd.readReply()
+		if err != nil || r.kind != KindPush {
+			return r, err
+		}
+		if len(dc.pushes) < maxHeldPushes {
+			dc.pushes = append(dc.pushes, r)
+		}
+	}
+}
+
+// maxHeldPushes bounds the pushes kept for a session that never reads them.
+const maxHeldPushes = 1024
 
 // do runs cmds on dc. ctx bounds everything: its deadline becomes the
 // connection's (so the poller itself wakes the read on time) and a
@@ -205,7 +233,7 @@ func (dc *dedicatedConn) do(ctx context.Context, addr string, cmds []*command, o
 	if err == nil {
 		op = "read"
 		for i := 0; err == nil && i < len(cmds); i++ {
-			out[i], err = dc.rd.readReply()
+			out[i], err = dc.reply()
 		}
 	}
 	cancelled := !stop()

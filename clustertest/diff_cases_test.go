@@ -135,6 +135,20 @@ func diffSteps() []diffStep {
 	add(ctl("finish", "{g}a"))
 	addAll(steps("src", "GET {g}b", "MGET {g}a {g}b"))
 	addAll(steps("dst", "MGET {g}a {g}b {g}c", "CLUSTER COUNTKEYSINSLOT "+gs))
+	// Transactions: queueing, EXECABORT, nesting, WATCH on this connection's
+	// own writes, MOVED inside MULTI.
+	addAll(steps("",
+		"MULTI", "SET {x}a 1", "INCR {x}a", "GET {x}a", "GET {x}none", "EXEC", "EXEC", "DISCARD",
+		"MULTI", "MULTI", "GET {x}a", "DISCARD", "MULTI", "FOO", "GET {x}a", "EXEC",
+		"MULTI", "SET {x}a", "EXEC", "MULTI", "EXEC", "MULTI", "PING", "UNWATCH", "EXEC",
+		"MULTI", "SET {x}s str", "LPUSH {x}s a", "GET {x}s", "EXEC",
+		"WATCH {x}a", "SET {x}a 5", "MULTI", "GET {x}a", "EXEC", "GET {x}a",
+		"WATCH {x}a {x}b", "MULTI", "WATCH {x}a", "INCR {x}a", "EXEC",
+		"WATCH {x}a", "UNWATCH", "SET {x}a 6", "MULTI", "GET {x}a", "EXEC",
+		"WATCH {x}a", "MULTI", "INCR {x}b", "EXEC", "WATCH", "EXEC x", "MULTI x", "DISCARD x",
+		"WATCH {x}a", "DEL {x}a", "MULTI", "GET {x}a", "EXEC",
+	))
+	addAll(steps("other:{x}a", "MULTI", "GET {x}a", "PING", "EXEC", "WATCH {x}a", "MULTI", "DISCARD"))
 	// Flushes, then QUIT.
 	for _, m := range []string{"m0", "m1", "m2"} {
 		addAll(steps(m, "FLUSHALL", "DBSIZE", "FLUSHDB ASYNC", "FLUSHALL SYNC", "KEYS *"))

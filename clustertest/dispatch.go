@@ -31,12 +31,13 @@ type command struct {
 
 // ctx is what a command handler sees. The node's data lock is held.
 type ctx struct {
-	n    *Node
-	c    *conn
-	args [][]byte
-	o    *out
-	now  int64 // Unix ms from Options.Now
-	t    *topo
+	n      *Node
+	c      *conn
+	args   [][]byte
+	o      *out
+	now    int64 // Unix ms from Options.Now
+	t      *topo
+	asking bool // ASKING preceded this command (MULTI keeps it until EXEC)
 }
 
 func (x *ctx) db() *db { return x.n.db }
@@ -120,24 +121,29 @@ func (n *Node) exec(c *conn, args [][]byte) (quit bool) {
 	o := &c.out
 	n.served.Add(1)
 	asking := c.asking
-	c.asking = false
+	if c.multi == nil {
+		c.asking = false // one-shot, except from MULTI to EXEC
+	}
 	cmd := lookup(n.c.cmds, args[0])
 	if cmd == nil {
 		o.err(unknownCommand(args))
+		c.flagMulti()
 		return false
 	}
 	if !arityOK(cmd.arity, len(args)) {
-		o.err(arityErr(cmd.name))
+		c.reject(cmd, arityErr(cmd.name))
 		return false
 	}
 	if cmd.subs != nil {
 		sub := lookup(cmd.subs, args[1])
 		if sub == nil {
 			o.err(sanitize("ERR unknown subcommand '" + trunc(args[1], 128) + "'. Try " + strings.ToUpper(cmd.name) + " HELP."))
+			c.flagMulti()
 			return false
 		}
 		if !arityOK(sub.arity, len(args)) {
 			o.err(arityErr(sub.name))
+			c.flagMulti()
 			return false
 		}
 		cmd = sub
@@ -147,7 +153,7 @@ func (n *Node) exec(c *conn, args [][]byte) (quit bool) {
 		return true
 	}
 	if !c.authed && cmd.flags&fNoAuth == 0 {
-		o.err(errNoAuth)
+		c.reject(cmd, errNoAuth)
 		return false
 	}
 	if cmd.name == "asking" {
@@ -160,16 +166,22 @@ func (n *Node) exec(c *conn, args [][]byte) (quit bool) {
 
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	x := ctx{n: n, c: c, args: args, o: o, now: n.c.opts.Now().UnixMilli(), t: n.c.topo.Load()}
+	x := ctx{n: n, c: c, args: args, o: o, now: n.c.opts.Now().UnixMilli(), t: n.c.topo.Load(), asking: asking}
 	if len(pos) > 0 {
 		if e := n.route(&x, cmd, pos, asking); e != "" {
 			o.err(e)
+			c.flagMulti()
 			n.replicate(args)
 			return false
 		}
 	}
 	if cmd.flags&fWrite != 0 && x.t.nodes[n.idx].role == RoleReplica {
 		o.err(errReadOnly)
+		c.flagMulti()
+		return false
+	}
+	if c.multi != nil && !txControl(cmd.name) {
+		c.queue(cmd, args)
 		return false
 	}
 	cmd.fn(&x)

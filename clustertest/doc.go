@@ -23,16 +23,18 @@
 //     migration, DelSlots/AddSlots, and per-node reply latency;
 //   - strings, expiry, hashes, lists, sets, SCAN/KEYS, AUTH/HELLO, CLIENT,
 //     INFO, ROLE, with Redis's reply bytes and error texts (checked against
-//     redis-server by diff_test.go).
+//     redis-server by diff_test.go);
+//   - MULTI/EXEC/DISCARD and WATCH/UNWATCH: queueing with the cluster
+//     check per command, EXECABORT, EXEC's check over every queued key,
+//     atomic execution under the node's lock (see multi.go).
 //
 // Defaults are tuned for fast tests, not for realism: failure detection
 // takes NodeTimeout (200 ms) plus half of it, and promotion FailoverDelay
 // (500 ms) more; see Options.
 //
 // Differences from redis-server, on purpose: RESP3 is not offered (HELLO 3
-// answers NOPROTO, which clients treat as "use RESP2"); MULTI/EXEC, Lua,
-// pub/sub and blocking commands are not implemented (unknown-command
-// error); all nodes share one cluster view instead of gossiping, with the
+// answers NOPROTO, which clients treat as "use RESP2"); Lua, pub/sub and
+// blocking commands are not implemented (unknown-command error); all nodes share one cluster view instead of gossiping, with the
 // failure-detection delays played by timers; SCAN and KEYS walk keys in
 // sorted order; COMMAND reports names, arity, flags and key positions only;
 // a killed node keeps its data for Restart, as if persisted.

@@ -69,6 +69,8 @@ type conn struct {
 	asking   bool
 	name     string
 	out      out
+	multi    *multiState // open MULTI (multi.go)
+	watch    *watchState // watched keys; guarded by the node's mu
 }
 
 // listen binds the node's port ("" picks a free one; a restart reuses the
@@ -83,8 +85,12 @@ func (n *Node) listen(addr string) error {
 	}
 	n.life.Lock()
 	n.ln = ln
-	n.addr = ln.Addr().String()
-	n.port = ln.Addr().(*net.TCPAddr).Port
+	if a := ln.Addr().String(); a != n.addr {
+		// Only the first start changes the address: a restart rebinds the
+		// same one, and other nodes read addr and port (CLUSTER NODES)
+		// without this lock, so rewriting them would race.
+		n.addr, n.port = a, ln.Addr().(*net.TCPAddr).Port
+	}
 	n.conns = map[*conn]struct{}{}
 	n.gen = make(chan struct{})
 	n.dead = false
@@ -161,6 +167,9 @@ func (n *Node) handle(c *conn, gen chan struct{}) {
 	defer n.wg.Done()
 	defer func() {
 		_ = c.nc.Close()
+		n.mu.Lock()
+		c.unwatch()
+		n.mu.Unlock()
 		n.life.Lock()
 		delete(n.conns, c)
 		n.life.Unlock()

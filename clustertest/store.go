@@ -136,6 +136,8 @@ type db struct {
 	record  bool
 	touched map[string]struct{}
 	flushed bool
+	// watchers are the connections WATCHing each key (multi.go).
+	watchers map[string]map[*watchState]struct{}
 }
 
 func newDB() *db {
@@ -190,12 +192,14 @@ func (d *db) del(key string) bool {
 }
 
 func (d *db) touch(key string) {
+	d.touchWatchers(key, false)
 	if d.record {
 		d.touched[key] = struct{}{}
 	}
 }
 
 func (d *db) flush() {
+	d.touchWatchers("", true)
 	d.keys = map[string]*entry{}
 	d.bySlot = map[slots.Slot]map[string]struct{}{}
 	if d.record {
