@@ -1,0 +1,519 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/slotrouter/slotrouter/router"
+	"github.com/slotrouter/slotrouter/slots"
+)
+
+// A subGroup is what one node must serve together: all classic channels and
+// patterns (any master will do), or the sharded channels of one slot (only
+// that slot's master will). Each group lives on one subscription connection
+// and moves as a whole.
+//
+// The wanted sets say what the application asked for; the conn and on sets
+// say what a node has confirmed. sync makes the second match the first,
+// deciding where with the router's attempt rules (Target, OnReply, OnFailure,
+// Wait), exactly as a command would.
+type subGroup struct {
+	sharded bool
+	slot    slots.Slot
+	lock    chan struct{} // held by the one sync talking to servers for the group
+
+	// Guarded by Subscription.mu.
+	chans, pats     map[string]struct{} // wanted
+	conn            *subConn            // where it is subscribed; nil while lost
+	onChans, onPats map[string]struct{} // confirmed on conn
+	gap             *Gap                // the open interruption, if any
+	homing          bool                // a background re-home is running
+}
+
+func newSubGroup(sharded bool, slot slots.Slot) *subGroup {
+	return &subGroup{
+		sharded: sharded, slot: slot, lock: make(chan struct{}, 1),
+		chans: map[string]struct{}{}, pats: map[string]struct{}{},
+		onChans: map[string]struct{}{}, onPats: map[string]struct{}{},
+	}
+}
+
+func (g *subGroup) empty() bool { return len(g.chans) == 0 && len(g.pats) == 0 }
+
+// subDial is one dial in flight to a node, shared by every group that needs
+// that node.
+type subDial struct {
+	done chan struct{}
+	sc   *subConn
+	err  error
+}
+
+// change applies mutate (which edits the wanted sets under s.mu and returns
+// the groups it touched) and syncs those groups, in parallel, with ctx.
+func (s *Subscription) change(ctx context.Context, names []string, mutate func() []*subGroup) error {
+	if len(names) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSubscriptionClosed
+	}
+	gs := mutate()
+	s.mu.Unlock()
+	errs := make([]error, len(gs))
+	done := make(chan struct{}, len(gs))
+	for i, g := range gs {
+		go func() {
+			errs[i] = s.sync(ctx, g)
+			done <- struct{}{}
+		}()
+	}
+	for range gs {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Subscription) addClassic(names []string, patterns bool) []*subGroup {
+	set := s.classic.chans
+	if patterns {
+		set = s.classic.pats
+	}
+	for _, n := range names {
+		set[n] = struct{}{}
+	}
+	return []*subGroup{s.classic}
+}
+
+func (s *Subscription) removeClassic(names []string, patterns bool) []*subGroup {
+	set := s.classic.chans
+	if patterns {
+		set = s.classic.pats
+	}
+	for _, n := range names {
+		delete(set, n)
+	}
+	return []*subGroup{s.classic}
+}
+
+func (s *Subscription) addSharded(names []string) []*subGroup {
+	var gs []*subGroup
+	for _, n := range names {
+		slot := slots.Of(n)
+		g := s.shards[slot]
+		if g == nil {
+			g = newSubGroup(true, slot)
+			s.shards[slot] = g
+		}
+		if len(g.chans) == 0 || !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+		g.chans[n] = struct{}{}
+	}
+	return gs
+}
+
+func (s *Subscription) removeSharded(names []string) []*subGroup {
+	var gs []*subGroup
+	for _, n := range names {
+		g := s.shards[slots.Of(n)]
+		if g == nil {
+			continue
+		}
+		delete(g.chans, n)
+		if !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// serves reports whether the router still sends g to addr: the slot's
+// master for sharded channels, any routable master for classic ones. A
+// slot with no owner right now (a failover under way) keeps its node.
+func (s *Subscription) serves(g *subGroup, addr string) bool {
+	a := router.Attempt{Slot: g.slot, HasSlot: g.sharded}
+	if !g.sharded {
+		return s.c.router.Serves(&a, addr)
+	}
+	t, err := s.c.router.Target(&a)
+	return err != nil || t == addr
+}
+
+// usable reports whether g's connection can take changes in place.
+// Called with s.mu held.
+func (s *Subscription) usable(g *subGroup) bool {
+	return g.conn != nil && !g.conn.dead && s.serves(g, g.conn.addr)
+}
+
+// sync makes g's confirmed state match its wanted state: in place when its
+// node still serves it, else by subscribing everything on the node the
+// router names and then releasing the old one. It retries as commands do,
+// until it succeeds or ctx ends; an error reply the router does not retry
+// (NOPERM, say) is returned as is.
+func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
+	select {
+	case g.lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-g.lock }()
+	// Subscribing twice is harmless, so a subscribe that may have reached a
+	// node before its connection died is always retried.
+	a := router.Attempt{Slot: g.slot, HasSlot: g.sharded, Idempotent: true}
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrSubscriptionClosed
+		}
+		inPlace := s.usable(g)
+		var sc *subConn
+		var addC, delC, addP, delP []string
+		if inPlace {
+			sc = g.conn
+			addC, delC = diff(g.chans, g.onChans), diff(g.onChans, g.chans)
+			addP, delP = diff(g.pats, g.onPats), diff(g.onPats, g.pats)
+		} else {
+			addC, addP = slices.Collect(maps.Keys(g.chans)), slices.Collect(maps.Keys(g.pats))
+		}
+		empty := g.empty()
+		s.mu.Unlock()
+		if !inPlace && empty {
+			s.commit(g, nil, nil, nil, nil, nil)
+			return nil
+		}
+
+		addr, err := "", error(nil)
+		if inPlace {
+			addr = sc.addr
+		} else if addr, err = s.c.router.Target(&a); err == nil {
+			sc, err = s.connTo(ctx, addr)
+		}
+		if err == nil {
+			err = s.apply(ctx, sc, g.sharded, addC, delC, addP, delP)
+			if err == nil && s.commit(g, sc, addC, delC, addP, delP) {
+				return nil
+			}
+			if err == nil {
+				err = sc.err // lost between the confirmation and the commit
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrSubscriptionClosed) {
+			return err
+		}
+		var dec router.Decision
+		var rerr *Error
+		switch {
+		case errors.As(err, &rerr):
+			dec = s.c.router.OnReply(&a, addr, rerr.msg)
+			if dec.Action == router.Done && dec.Err == nil {
+				dec.Err = err
+			}
+		case sc == nil && !errors.As(err, new(*ConnError)):
+			dec = s.c.router.OnFailure(ctx, &a, "", err, false) // no target yet
+		default:
+			dec = s.c.router.OnFailure(ctx, &a, addr, err, true)
+		}
+		if dec.Action == router.Done {
+			return dec.Err
+		}
+		if werr := s.c.router.Wait(ctx, &a); werr != nil {
+			return &RetryError{Err: werr, Last: err}
+		}
+	}
+}
+
+func diff(a, b map[string]struct{}) []string {
+	var out []string
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// apply sends the changes on sc and waits for every confirmation.
+func (s *Subscription) apply(ctx context.Context, sc *subConn, sharded bool, addC, delC, addP, delP []string) error {
+	sub, unsub := "subscribe", "unsubscribe"
+	if sharded {
+		sub, unsub = "ssubscribe", "sunsubscribe"
+	}
+	var reqs []*subReq
+	for _, c := range []struct {
+		kind  string
+		names []string
+	}{{sub, addC}, {"psubscribe", addP}, {unsub, delC}, {"punsubscribe", delP}} {
+		if len(c.names) > 0 {
+			reqs = append(reqs, sc.send(c.kind, c.names))
+		}
+	}
+	var first error
+	for _, r := range reqs {
+		if err := sc.wait(ctx, r); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// commit records that sc confirmed the changes to g (sc nil: g is empty
+// and needs no node). A move closes the open gap, reports it, and releases
+// the old node: closed when nothing else lives there, else unsubscribed.
+// It reports false when sc died meanwhile.
+func (s *Subscription) commit(g *subGroup, sc *subConn, addC, delC, addP, delP []string) bool {
+	s.mu.Lock()
+	if sc != nil && sc.dead {
+		s.mu.Unlock()
+		return false
+	}
+	old := g.conn
+	var oldC, oldP []string
+	if old != sc {
+		oldC, oldP = slices.Collect(maps.Keys(g.onChans)), slices.Collect(maps.Keys(g.onPats))
+		clear(g.onChans)
+		clear(g.onPats)
+	}
+	for _, c := range addC {
+		g.onChans[c] = struct{}{}
+	}
+	for _, c := range delC {
+		delete(g.onChans, c)
+	}
+	for _, p := range addP {
+		g.onPats[p] = struct{}{}
+	}
+	for _, p := range delP {
+		delete(g.onPats, p)
+	}
+	g.conn = sc
+	gap := g.gap
+	g.gap = nil
+	if g.empty() && g.sharded && s.shards[g.slot] == g {
+		delete(s.shards, g.slot)
+	}
+	var release func()
+	if old != nil && old != sc && !old.dead {
+		if !s.inUse(old) {
+			release = old.close
+		} else {
+			release = func() { s.unsubscribeOld(old, g.sharded, oldC, oldP) }
+		}
+	}
+	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
+	if gap != nil && sc != nil {
+		gap.End, gap.To = time.Now(), sc.addr
+		s.log.Info("slotrouter: subscription re-established", "from", gap.From, "to", gap.To,
+			"gap", gap.Duration(), "cause", gap.Cause)
+		s.deliver(&Message{Gap: gap})
+	}
+	return true
+}
+
+// unsubscribeOld drops a moved group's names from a node that still serves
+// other groups; nobody waits for the confirmations.
+func (s *Subscription) unsubscribeOld(sc *subConn, sharded bool, chans, pats []string) {
+	unsub := "unsubscribe"
+	if sharded {
+		unsub = "sunsubscribe"
+	}
+	if len(chans) > 0 {
+		sc.send(unsub, chans)
+	}
+	if len(pats) > 0 {
+		sc.send("punsubscribe", pats)
+	}
+}
+
+// inUse reports whether any group lives on sc. Called with s.mu held.
+func (s *Subscription) inUse(sc *subConn) bool {
+	if s.classic.conn == sc {
+		return true
+	}
+	for _, g := range s.shards {
+		if g.conn == sc {
+			return true
+		}
+	}
+	return false
+}
+
+// connTo returns the subscription's connection to addr, dialling it once
+// for every group that needs it.
+func (s *Subscription) connTo(ctx context.Context, addr string) (*subConn, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrSubscriptionClosed
+	}
+	if sc := s.conns[addr]; sc != nil && !sc.dead {
+		s.mu.Unlock()
+		return sc, nil
+	}
+	d := s.dials[addr]
+	if d == nil {
+		d = &subDial{done: make(chan struct{})}
+		s.dials[addr] = d
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			sc, err := s.dialSub(s.ctx, addr)
+			s.mu.Lock()
+			delete(s.dials, addr)
+			closed := s.closed
+			if err == nil && !closed {
+				s.conns[addr] = sc
+			}
+			s.mu.Unlock()
+			if err == nil && closed {
+				sc.close()
+				sc, err = nil, ErrSubscriptionClosed
+			}
+			d.sc, d.err = sc, err
+			close(d.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-d.done:
+		return d.sc, d.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// connLost is called once when sc ends: every group on it opens a gap that
+// starts at the last frame sc delivered, and is re-homed in the background.
+func (s *Subscription) connLost(sc *subConn, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc.dead = true
+	if s.conns[sc.addr] == sc {
+		delete(s.conns, sc.addr)
+	}
+	if s.closed || errors.Is(err, errSubClosed) {
+		return
+	}
+	s.c.router.MarkSuspect(sc.addr)
+	since := time.Unix(0, sc.lastSeen.Load())
+	for _, g := range s.groups() {
+		if g.conn == sc {
+			s.lose(g, since, err)
+		}
+	}
+}
+
+// shardLost handles a sunsubscribe the node sent on its own: it gave the
+// channel's slot away, and with it every channel of that slot.
+func (s *Subscription) shardLost(sc *subConn, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.shards[slots.Of(channel)]
+	if g == nil || g.conn != sc || s.closed {
+		return
+	}
+	s.lose(g, time.Now(), fmt.Errorf("%w: %s sent sunsubscribe %q", ErrSubscriptionMoved, sc.addr, channel))
+	g.conn = nil
+	clear(g.onChans)
+	if !s.inUse(sc) {
+		go sc.close()
+	}
+}
+
+// lose opens g's gap (keeping an earlier start) and starts re-homing it.
+// Called with s.mu held.
+func (s *Subscription) lose(g *subGroup, since time.Time, cause error) {
+	if g.gap == nil {
+		from := ""
+		if g.conn != nil {
+			from = g.conn.addr
+		}
+		g.gap = &Gap{Start: since, From: from, Cause: cause,
+			Channels: slices.Sorted(maps.Keys(g.chans)), Patterns: slices.Sorted(maps.Keys(g.pats))}
+	}
+	if g.conn != nil && g.conn.dead {
+		g.conn = nil
+		clear(g.onChans)
+		clear(g.onPats)
+	}
+	if g.homing {
+		return
+	}
+	g.homing = true
+	s.wg.Add(1)
+	go s.rehome(g)
+}
+
+// rehome re-establishes g until it is home or the subscription closes.
+func (s *Subscription) rehome(g *subGroup) {
+	defer s.wg.Done()
+	for {
+		err := s.sync(s.ctx, g)
+		s.mu.Lock()
+		if s.closed || (err == nil && (g.empty() || s.usable(g))) {
+			g.homing = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.log.Warn("slotrouter: re-subscribing failed; trying again", "err", err)
+			select {
+			case <-s.ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// groups lists every group. Called with s.mu held.
+func (s *Subscription) groups() []*subGroup {
+	out := make([]*subGroup, 0, len(s.shards)+1)
+	out = append(out, s.classic)
+	for _, g := range s.shards {
+		out = append(out, g)
+	}
+	return out
+}
+
+// watch follows the router's views: a group whose node no longer serves it
+// (a promotion, a Sentinel or role-probe switch, a finished migration) is
+// moved even though its connection still works. It also closes the
+// subscription when the client closes.
+func (s *Subscription) watch() {
+	defer s.wg.Done()
+	for {
+		changed := s.c.router.Changed()
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		for _, g := range s.groups() {
+			if g.conn != nil && !g.conn.dead && !s.serves(g, g.conn.addr) {
+				s.lose(g, time.Now(), fmt.Errorf("%w: the router now routes them away from %s", ErrSubscriptionMoved, g.conn.addr))
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-s.ctx.Done():
+			return
+		case <-s.c.stop:
+			go s.Close()
+			return
+		}
+	}
+}
