@@ -214,4 +214,3 @@ func TestPubSubSlowReader(t *testing.T) {
 		t.Errorf("after the drops got %+v", m)
 	}
 }
-
