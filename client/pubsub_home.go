@@ -442,6 +442,8 @@ func (s *Subscription) lose(g *subGroup, since time.Time, cause error) {
 		}
 		g.gap = &Gap{Start: since, From: from, Cause: cause,
 			Channels: slices.Sorted(maps.Keys(g.chans)), Patterns: slices.Sorted(maps.Keys(g.pats))}
+		s.log.Warn("slotrouter: subscription interrupted; re-subscribing", "from", from,
+			"channels", len(g.chans)+len(g.pats), "since", since.Format(time.RFC3339Nano), "cause", cause)
 	}
 	if g.conn != nil && g.conn.dead {
 		g.conn = nil
