@@ -196,7 +196,7 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 			sc, err = s.connTo(ctx, addr)
 		}
 		if err == nil {
-			err = s.apply(ctx, sc, g.sharded, addC, delC, addP, delP)
+			err = s.applyWatched(ctx, sc, g, addC, delC, addP, delP)
 			if err == nil && s.commit(g, sc, addC, delC, addP, delP) {
 				return nil
 			}
@@ -241,6 +241,51 @@ func diff(a, b map[string]struct{}) []string {
 	}
 	return out
 }
+
+// applyWatched is apply, abandoned when a new view routes g away from
+// sc's node while that node is silent: a hung node (SIGSTOP, a dead host)
+// would otherwise hold the group until the health timeout although its
+// replica took over. The connection is then closed, since a late
+// confirmation would subscribe the group twice. A node that has sent
+// anything since the request left is alive and gets to answer (a MOVED,
+// most likely), so a healthy node's other groups are never cut off.
+func (s *Subscription) applyWatched(ctx context.Context, sc *subConn, g *subGroup, addC, delC, addP, delP []string) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	go func() {
+		for {
+			changed := s.c.router.Changed()
+			if !s.serves(g, sc.addr) {
+				select {
+				case <-time.After(time.Until(start.Add(silentFor))):
+				case <-wctx.Done():
+					return
+				}
+				if time.Unix(0, sc.lastSeen.Load()).Before(start) {
+					cancel()
+				}
+				return
+			}
+			select {
+			case <-changed:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	err := s.apply(wctx, sc, g.sharded, addC, delC, addP, delP)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		err = &ConnError{Addr: sc.addr, Op: "read", Sent: true, Err: errOwnerChanged}
+		sc.fail(err)
+	}
+	return err
+}
+
+// silentFor is how long a node must have said nothing since a request
+// before a view change makes the request be abandoned: far above a
+// healthy node's reply time.
+const silentFor = 20 * time.Millisecond
 
 // apply sends the changes on sc and waits for every confirmation.
 func (s *Subscription) apply(ctx context.Context, sc *subConn, sharded bool, addC, delC, addP, delP []string) error {

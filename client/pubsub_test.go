@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,7 +76,9 @@ func TestPubSubKinds(t *testing.T) {
 	for _, resp3 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("resp3=%v", resp3), func(t *testing.T) {
 			cl := startCluster(t, redistest.ClusterOptions{Masters: 3})
-			c := newTestClient(t, cl, Options{PubSub: PubSubOptions{RESP3: resp3}})
+			const health = 300 * time.Millisecond
+			c := newTestClient(t, cl, Options{HealthTimeout: health,
+				PubSub: PubSubOptions{RESP3: resp3, PingInterval: 50 * time.Millisecond}})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 
@@ -113,6 +116,23 @@ func TestPubSubKinds(t *testing.T) {
 					t.Errorf("sharded message on %s: %+v", ch, m)
 				}
 			}
+			// Idle connections are pinged, and the pongs (an array under
+			// RESP2 in subscribed mode, +PONG under RESP3) are understood:
+			// else the health timeout would end them and a gap would be
+			// reported below.
+			waitFor(t, 5*time.Second, "a ping on a subscription connection", func() error {
+				for _, srv := range cl.Servers() {
+					v, err := srv.Do(ctx, "CLIENT", "LIST")
+					if err != nil {
+						return err
+					}
+					if s, _ := v.(string); strings.Contains(s, "cmd=ping") {
+						return nil
+					}
+				}
+				return notYet("no ping seen")
+			})
+			time.Sleep(4 * health) // idle on purpose: long enough for a missed pong to end a connection
 			if v, err := c.Do(ctx, "SET", "k", "v").Text(); err != nil || v != "OK" {
 				t.Fatalf("command traffic beside the subscription: %q %v", v, err)
 			}
