@@ -158,32 +158,32 @@ func (c *Client) newSubscription(ctx context.Context, first func(*Subscription) 
 
 // Subscribe adds classic channels.
 func (s *Subscription) Subscribe(ctx context.Context, channels ...string) error {
-	return s.change(ctx, channels, func() []*subGroup { return s.addClassic(channels, false) })
+	return s.change(ctx, classicChannels, channels, true)
 }
 
 // PSubscribe adds patterns.
 func (s *Subscription) PSubscribe(ctx context.Context, patterns ...string) error {
-	return s.change(ctx, patterns, func() []*subGroup { return s.addClassic(patterns, true) })
+	return s.change(ctx, patternNames, patterns, true)
 }
 
 // SSubscribe adds sharded channels.
 func (s *Subscription) SSubscribe(ctx context.Context, channels ...string) error {
-	return s.change(ctx, channels, func() []*subGroup { return s.addSharded(channels) })
+	return s.change(ctx, shardChannels, channels, true)
 }
 
 // Unsubscribe removes classic channels.
 func (s *Subscription) Unsubscribe(ctx context.Context, channels ...string) error {
-	return s.change(ctx, channels, func() []*subGroup { return s.removeClassic(channels, false) })
+	return s.change(ctx, classicChannels, channels, false)
 }
 
 // PUnsubscribe removes patterns.
 func (s *Subscription) PUnsubscribe(ctx context.Context, patterns ...string) error {
-	return s.change(ctx, patterns, func() []*subGroup { return s.removeClassic(patterns, true) })
+	return s.change(ctx, patternNames, patterns, false)
 }
 
 // SUnsubscribe removes sharded channels.
 func (s *Subscription) SUnsubscribe(ctx context.Context, channels ...string) error {
-	return s.change(ctx, channels, func() []*subGroup { return s.removeSharded(channels) })
+	return s.change(ctx, shardChannels, channels, false)
 }
 
 // Receive returns the next message or interruption report, waiting until

@@ -49,6 +49,7 @@ type subReq struct {
 var (
 	errSubHealth = errors.New("slotrouter: subscription connection did not answer within the health timeout")
 	errSubClosed = errors.New("slotrouter: subscription connection closed")
+	errSubMoved  = errors.New("slotrouter: abandoned: a new view routes the channels to another node")
 )
 
 // dialSub opens a subscription connection to addr. With RESP3 the

@@ -52,9 +52,21 @@ type subDial struct {
 	err  error
 }
 
-// change applies mutate (which edits the wanted sets under s.mu and returns
-// the groups it touched) and syncs those groups, in parallel, with ctx.
-func (s *Subscription) change(ctx context.Context, names []string, mutate func() []*subGroup) error {
+// Kinds of names a Subscription holds.
+type subKind uint8
+
+const (
+	classicChannels subKind = iota
+	patternNames
+	shardChannels
+)
+
+// change adds (or removes) names in the wanted sets and syncs the groups
+// touched, in parallel, with ctx. When a node refuses an addition (an error
+// reply the router does not retry, such as NOPERM), the names that were
+// new are taken back out, so nothing keeps asking for them; other failures
+// leave them wanted, to be subscribed in the background.
+func (s *Subscription) change(ctx context.Context, kind subKind, names []string, add bool) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -63,7 +75,7 @@ func (s *Subscription) change(ctx context.Context, names []string, mutate func()
 		s.mu.Unlock()
 		return ErrSubscriptionClosed
 	}
-	gs := mutate()
+	gs, fresh := s.edit(kind, names, add)
 	s.mu.Unlock()
 	errs := make([]error, len(gs))
 	done := make(chan struct{}, len(gs))
@@ -76,61 +88,45 @@ func (s *Subscription) change(ctx context.Context, names []string, mutate func()
 	for range gs {
 		<-done
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if rerr := new(*Error); len(fresh) > 0 && errors.As(err, rerr) {
+		s.mu.Lock()
+		s.edit(kind, fresh, false)
+		s.mu.Unlock()
+	}
+	return err
 }
 
-func (s *Subscription) addClassic(names []string, patterns bool) []*subGroup {
-	set := s.classic.chans
-	if patterns {
-		set = s.classic.pats
-	}
+// edit changes the wanted sets and returns the groups touched and, when
+// adding, the names that were not wanted before. Called with s.mu held.
+func (s *Subscription) edit(kind subKind, names []string, add bool) (gs []*subGroup, fresh []string) {
 	for _, n := range names {
-		set[n] = struct{}{}
-	}
-	return []*subGroup{s.classic}
-}
-
-func (s *Subscription) removeClassic(names []string, patterns bool) []*subGroup {
-	set := s.classic.chans
-	if patterns {
-		set = s.classic.pats
-	}
-	for _, n := range names {
-		delete(set, n)
-	}
-	return []*subGroup{s.classic}
-}
-
-func (s *Subscription) addSharded(names []string) []*subGroup {
-	var gs []*subGroup
-	for _, n := range names {
-		slot := slots.Of(n)
-		g := s.shards[slot]
-		if g == nil {
-			g = newSubGroup(true, slot)
-			s.shards[slot] = g
+		g := s.classic
+		if kind == shardChannels {
+			slot := slots.Of(n)
+			if g = s.shards[slot]; g == nil {
+				if !add {
+					continue
+				}
+				g = newSubGroup(true, slot)
+				s.shards[slot] = g
+			}
 		}
-		if len(g.chans) == 0 || !slices.Contains(gs, g) {
-			gs = append(gs, g)
+		set := g.chans
+		if kind == patternNames {
+			set = g.pats
 		}
-		g.chans[n] = struct{}{}
-	}
-	return gs
-}
-
-func (s *Subscription) removeSharded(names []string) []*subGroup {
-	var gs []*subGroup
-	for _, n := range names {
-		g := s.shards[slots.Of(n)]
-		if g == nil {
-			continue
+		if _, ok := set[n]; add && !ok {
+			set[n] = struct{}{}
+			fresh = append(fresh, n)
+		} else if !add {
+			delete(set, n)
 		}
-		delete(g.chans, n)
 		if !slices.Contains(gs, g) {
 			gs = append(gs, g)
 		}
 	}
-	return gs
+	return gs, fresh
 }
 
 // serves reports whether the router still sends g to addr: the slot's
@@ -276,7 +272,7 @@ func (s *Subscription) applyWatched(ctx context.Context, sc *subConn, g *subGrou
 	}()
 	err := s.apply(wctx, sc, g.sharded, addC, delC, addP, delP)
 	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
-		err = &ConnError{Addr: sc.addr, Op: "read", Sent: true, Err: errOwnerChanged}
+		err = &ConnError{Addr: sc.addr, Op: "read", Sent: true, Err: errSubMoved}
 		sc.fail(err)
 	}
 	return err
@@ -343,6 +339,9 @@ func (s *Subscription) commit(g *subGroup, sc *subConn, addC, delC, addP, delP [
 	g.conn = sc
 	gap := g.gap
 	g.gap = nil
+	if old == sc {
+		gap = nil // the view flipped back before the group moved: nothing was missed
+	}
 	if g.empty() && g.sharded && s.shards[g.slot] == g {
 		delete(s.shards, g.slot)
 	}

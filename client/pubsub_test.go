@@ -178,8 +178,7 @@ func TestPubSubKinds(t *testing.T) {
 }
 
 // A refused subscription (an ACL that forbids the channel) returns the
-// server's error instead of retrying forever, and New-style creation
-// leaves nothing open.
+// server's error instead of retrying forever.
 func TestPubSubRefused(t *testing.T) {
 	cl := startCluster(t, redistest.ClusterOptions{Masters: 1})
 	for _, s := range cl.Servers() {
@@ -200,8 +199,31 @@ func TestPubSubRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// Adding a forbidden channel to a working subscription: refused, not
+	// kept as wanted (or it would be asked for again on every re-home),
+	// and the rest keeps working.
+	if err := s.Subscribe(ctx, "forbidden"); !errors.As(err, &rerr) || rerr.Prefix() != "NOPERM" {
+		t.Fatalf("adding a forbidden channel: %v", err)
+	}
+	s.mu.Lock()
+	kept := len(s.classic.chans)
+	s.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("the refused channel is still wanted")
+	}
 	mustPublish(t, c, true, "allowed", "ok")
 	if m := receiveN(t, s, 1)[0]; m.Payload != "ok" {
 		t.Fatalf("got %+v", m)
 	}
+
+	// Closing the client closes its subscriptions.
+	_ = c.Close()
+	waitFor(t, 5*time.Second, "the subscription to close with the client", func() error {
+		rctx, rcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer rcancel()
+		if _, err := s.Receive(rctx); !errors.Is(err, ErrSubscriptionClosed) {
+			return notYet("Receive: %v", err)
+		}
+		return nil
+	})
 }
