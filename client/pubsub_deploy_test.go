@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,18 +72,7 @@ func TestPubSubSentinelFailover(t *testing.T) {
 
 	killAt := time.Now()
 	old.Kill()
-	waitFor(t, 60*time.Second, "+switch-master", func() error {
-		if at, _ := sw.get(); at.IsZero() {
-			return notYet("no +switch-master yet")
-		}
-		return nil
-	})
-	switchAt, payload := sw.get()
-	f := strings.Fields(payload)
-	if len(f) != 5 {
-		t.Fatalf("+switch-master payload %q", payload)
-	}
-	newAddr := net.JoinHostPort(f[3], f[4])
+	switchAt, newAddr := sw.wait(t, 60*time.Second)
 	for _, l := range []*psLoad{classic, sharded} {
 		for ch := range l.recv {
 			resumed := l.waitRecv(t, ch, switchAt, 10*time.Second)

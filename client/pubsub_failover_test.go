@@ -28,6 +28,24 @@ func checkGaps(t *testing.T, l *psLoad, ch string) []*Gap {
 	return gaps
 }
 
+// subscribeLoad subscribes to sharded chans, starts publishing on each and
+// waits until every one delivers.
+func subscribeLoad(t *testing.T, c *Client, chans []string) (*Subscription, *psLoad) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := c.SSubscribe(ctx, chans...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	l := startPSLoad(t, c, sub, true, chans)
+	for _, ch := range chans {
+		l.waitRecv(t, ch, time.Now(), 5*time.Second)
+	}
+	return sub, l
+}
+
 // Three sharded channels on three masters, 200 messages/s each. kill -9 of
 // one master: its channel flows again within 150 ms of the replica's
 // promotion, the interruption is reported with its window, and the other
@@ -42,15 +60,7 @@ func TestPubSubShardedKill(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := c.SSubscribe(ctx, chans...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	l := startPSLoad(t, c, sub, true, chans)
-	for _, ch := range chans {
-		l.waitRecv(t, ch, time.Now(), 5*time.Second)
-	}
+	_, l := subscribeLoad(t, c, chans)
 
 	victim := masters[0]
 	killAt := time.Now()
@@ -94,17 +104,7 @@ func TestPubSubShardedMigration(t *testing.T) {
 	src, dst := masters[0], masters[1]
 	slot := slotOwnedBy(t, cl, src, 0)
 	chans := []string{keyIn(slot, "mig"), keyIn(slotOwnedBy(t, cl, masters[2], 0), "stay")}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	sub, err := c.SSubscribe(ctx, chans...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	l := startPSLoad(t, c, sub, true, chans)
-	for _, ch := range chans {
-		l.waitRecv(t, ch, time.Now(), 5*time.Second)
-	}
+	_, l := subscribeLoad(t, c, chans)
 
 	cl.MigrateSlot(int(slot), src, dst)
 	end := time.Now()
@@ -225,15 +225,7 @@ func TestPubSubShardedHang(t *testing.T) {
 	chans := []string{keyIn(slotOwnedBy(t, cl, masters[0], 0), "hang"), keyIn(slotOwnedBy(t, cl, masters[1], 0), "ok")}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sub, err := c.SSubscribe(ctx, chans...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	l := startPSLoad(t, c, sub, true, chans)
-	for _, ch := range chans {
-		l.waitRecv(t, ch, time.Now(), 5*time.Second)
-	}
+	_, l := subscribeLoad(t, c, chans)
 	victim := masters[0]
 	stopAt := time.Now()
 	victim.Stop()
