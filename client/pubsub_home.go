@@ -346,6 +346,14 @@ func (s *Subscription) commit(g *subGroup, sc *subConn, addC, delC, addP, delP [
 		delete(s.shards, g.slot)
 	}
 	var release func()
+	if g.empty() && sc != nil {
+		// Nothing left to receive here: a connection no other group uses
+		// is closed rather than kept idle.
+		g.conn = nil
+		if !s.inUse(sc) {
+			release = sc.close
+		}
+	}
 	if old != nil && old != sc && !old.dead {
 		if !s.inUse(old) {
 			release = old.close
