@@ -32,6 +32,7 @@ type Client struct {
 
 	nodesMu sync.Mutex
 	nodes   atomic.Pointer[map[string]*node]
+	subs    sync.Map // open *Subscription -> struct{}, for DNS drains (pubsub_home.go)
 
 	closed atomic.Bool
 	stop   chan struct{}

@@ -147,6 +147,7 @@ func (c *Client) newSubscription(ctx context.Context, first func(*Subscription) 
 		dials:   map[string]*subDial{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	c.subs.Store(s, struct{}{})
 	s.wg.Add(1)
 	go s.watch()
 	if err := first(s); err != nil {
@@ -216,6 +217,7 @@ func (s *Subscription) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.c.subs.Delete(s)
 	conns := make([]*subConn, 0, len(s.conns))
 	for _, sc := range s.conns {
 		conns = append(conns, sc)

@@ -2,10 +2,15 @@ package client
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/slotrouter/slotrouter/internal/dnstest"
 	"github.com/slotrouter/slotrouter/internal/redistest"
+	"github.com/slotrouter/slotrouter/internal/resolve"
 )
 
 // numsubOn is how many clients addr's server counts on ch.
@@ -139,5 +144,61 @@ func TestPubSubRoleProbeSwitch(t *testing.T) {
 	}
 	if numsubOn(t, a, false, "classic") != 0 || numsubOn(t, a, true, "sharded") != 0 {
 		t.Errorf("the old master %s still has our subscriptions", a.Addr)
+	}
+}
+
+// A DNS name re-pointed while its old server still serves: the TTL check
+// notices, drains the subscription connections with the command ones, and
+// the subscriptions dial the name afresh and land on the new address,
+// reporting the gap.
+func TestPubSubDNSRepoint(t *testing.T) {
+	redistest.Require(t)
+	dns := dnstest.Start(t, dnstest.Zone{"node1.pubsub.test": {"127.0.0.2"}})
+	dns.SetTTL(dnsTTL)
+	a := redistest.StartServer(t, redistest.ServerOptions{Host: "127.0.0.2"})
+	spare := redistest.StartServer(t, redistest.ServerOptions{Host: "127.0.0.4"})
+	sc := movePort(t, spare, a.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	endpoint := net.JoinHostPort("node1.pubsub.test", strconv.Itoa(a.Port))
+	c, err := New(ctx, Options{Addrs: []string{endpoint}, Resolver: resolve.NewNetResolver(dns.Addr), DNSTTL: dnsTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	classic, sharded := deployLoads(t, c)
+
+	repointAt := time.Now()
+	if err := dns.Set("node1.pubsub.test", "127.0.0.4"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the subscriptions to reach the new address", func() error {
+		n1, err1 := sc.Do(ctx, "PUBSUB", "NUMSUB", "classic").Slice()
+		n2, err2 := sc.Do(ctx, "PUBSUB", "SHARDNUMSUB", "sharded").Slice()
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if n1[1] != int64(1) || n2[1] != int64(1) {
+			return notYet("subscribers on the new address: %v %v", n1, n2)
+		}
+		return nil
+	})
+	for _, l := range []*psLoad{classic, sharded} {
+		for ch := range l.recv {
+			l.waitRecv(t, ch, time.Now().Add(300*time.Millisecond), 5*time.Second)
+			l.halt()
+			gaps := checkGaps(t, l, ch)
+			if len(gaps) == 0 {
+				t.Fatalf("%s: the move was not reported", ch)
+			}
+			d := gaps[0].End.Sub(repointAt)
+			t.Logf("dns %s: re-pointed -> subscribed at the new address %v", ch, d.Round(time.Millisecond))
+			if d > dnsTTL+time.Second {
+				t.Errorf("%s: followed the name after %v, want <= %v", ch, d, dnsTTL+time.Second)
+			}
+		}
+	}
+	if numsubOn(t, a, false, "classic") != 0 || numsubOn(t, a, true, "sharded") != 0 {
+		t.Errorf("the old address still has our subscriptions")
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/slotrouter/slotrouter/router"
@@ -458,7 +460,9 @@ func (s *Subscription) connLost(sc *subConn, err error) {
 	if s.closed || errors.Is(err, errSubClosed) {
 		return
 	}
-	s.c.router.MarkSuspect(sc.addr)
+	if !errors.Is(err, errDrained) {
+		s.c.router.MarkSuspect(sc.addr)
+	}
 	since := time.Unix(0, sc.lastSeen.Load())
 	for _, g := range s.groups() {
 		if g.conn == sc {
@@ -570,4 +574,30 @@ func (s *Subscription) watch() {
 			return
 		}
 	}
+}
+
+// drainSubscriptions moves every subscription group whose connection went
+// to an address host no longer resolves to (what node.drain does for
+// command connections): the connection is ended, and the re-home dials the
+// name afresh. It returns how many connections it ended.
+func (c *Client) drainSubscriptions(host string, keep func(ip string) bool) int {
+	n := 0
+	c.subs.Range(func(k, _ any) bool {
+		s := k.(*Subscription)
+		s.mu.Lock()
+		var stale []*subConn
+		for addr, sc := range s.conns {
+			h, _, err := net.SplitHostPort(addr)
+			if err == nil && strings.EqualFold(h, host) && !keep(remoteIP(sc.conn)) {
+				stale = append(stale, sc)
+			}
+		}
+		s.mu.Unlock()
+		for _, sc := range stale {
+			sc.fail(&ConnError{Addr: sc.addr, Op: "drain", Err: errDrained})
+		}
+		n += len(stale)
+		return true
+	})
+	return n
 }
