@@ -76,7 +76,10 @@ func TestPubSubKinds(t *testing.T) {
 	for _, resp3 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("resp3=%v", resp3), func(t *testing.T) {
 			cl := startCluster(t, redistest.ClusterOptions{Masters: 3})
-			const health = 300 * time.Millisecond
+			// Short enough that a pong not understood ends a connection
+			// within the idle wait below; long enough that a loaded
+			// machine's stalls do not.
+			const health = 750 * time.Millisecond
 			c := newTestClient(t, cl, Options{HealthTimeout: health,
 				PubSub: PubSubOptions{RESP3: resp3, PingInterval: 50 * time.Millisecond}})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -132,7 +135,7 @@ func TestPubSubKinds(t *testing.T) {
 				}
 				return notYet("no ping seen")
 			})
-			time.Sleep(4 * health) // idle on purpose: long enough for a missed pong to end a connection
+			time.Sleep(2 * health) // idle on purpose: long enough for a missed pong to end a connection
 			if v, err := c.Do(ctx, "SET", "k", "v").Text(); err != nil || v != "OK" {
 				t.Fatalf("command traffic beside the subscription: %q %v", v, err)
 			}
