@@ -160,6 +160,7 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 			return ErrSubscriptionClosed
 		}
 		inPlace := s.usable(g)
+		from := g.conn
 		var sc *subConn
 		var addC, delC, addP, delP []string
 		if inPlace {
@@ -172,8 +173,10 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 		empty := g.empty()
 		s.mu.Unlock()
 		if !inPlace && empty {
-			s.commit(g, nil, nil, nil, nil, nil)
-			return nil
+			if s.commit(g, from, nil, nil, nil, nil, nil) {
+				return nil
+			}
+			continue
 		}
 
 		addr, err := "", error(nil)
@@ -184,8 +187,11 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 		}
 		if err == nil {
 			err = s.applyWatched(ctx, sc, g, addC, delC, addP, delP)
-			if err == nil && s.commit(g, sc, addC, delC, addP, delP) {
+			if err == nil && s.commit(g, from, sc, addC, delC, addP, delP) {
 				return nil
+			}
+			if err == nil && !s.isDead(sc) {
+				continue // the group lost its node meanwhile: start over
 			}
 			if err == nil {
 				err = sc.err // lost between the confirmation and the commit
@@ -301,10 +307,12 @@ func (s *Subscription) apply(ctx context.Context, sc *subConn, sharded bool, add
 // commit records that sc confirmed the changes to g (sc nil: g is empty
 // and needs no node). A move closes the open gap, reports it, and releases
 // the old node: closed when nothing else lives there, else unsubscribed.
-// It reports false when sc died meanwhile.
-func (s *Subscription) commit(g *subGroup, sc *subConn, addC, delC, addP, delP []string) bool {
+// It reports false when sc died meanwhile, or when g lost its node while
+// the change was out (from is where the change began): the caller then
+// starts over.
+func (s *Subscription) commit(g *subGroup, from, sc *subConn, addC, delC, addP, delP []string) bool {
 	s.mu.Lock()
-	if sc != nil && sc.dead {
+	if (sc != nil && sc.dead) || g.conn != from {
 		s.mu.Unlock()
 		return false
 	}
@@ -329,32 +337,36 @@ func (s *Subscription) commit(g *subGroup, sc *subConn, addC, delC, addP, delP [
 	}
 	g.conn = sc
 	gap := g.gap
-	g.gap = nil
-	if old == sc {
-		gap = nil // the view flipped back before the group moved: nothing was missed
+	switch {
+	case old != sc || g.empty():
+		g.gap = nil
+	case s.usable(g):
+		g.gap, gap = nil, nil // served where it is again (the view flipped back): nothing was missed
+	default:
+		gap = nil // an in-place change; the move is still to come and the gap stays open
 	}
 	if g.empty() && g.sharded && s.shards[g.slot] == g {
 		delete(s.shards, g.slot)
 	}
-	var release func()
+	var release []func()
 	if g.empty() && sc != nil {
 		// Nothing left to receive here: a connection no other group uses
 		// is closed rather than kept idle.
 		g.conn = nil
 		if !s.inUse(sc) {
-			release = sc.close
+			release = append(release, sc.close)
 		}
 	}
 	if old != nil && old != sc && !old.dead {
 		if !s.inUse(old) {
-			release = old.close
+			release = append(release, old.close)
 		} else {
-			release = func() { s.unsubscribeOld(old, g.sharded, oldC, oldP) }
+			release = append(release, func() { s.unsubscribeOld(old, g.sharded, oldC, oldP) })
 		}
 	}
 	s.mu.Unlock()
-	if release != nil {
-		release()
+	for _, r := range release {
+		r()
 	}
 	if gap != nil && sc != nil {
 		gap.End, gap.To = time.Now(), sc.addr
@@ -378,6 +390,12 @@ func (s *Subscription) unsubscribeOld(sc *subConn, sharded bool, chans, pats []s
 	if len(pats) > 0 {
 		sc.send("punsubscribe", pats)
 	}
+}
+
+func (s *Subscription) isDead(sc *subConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sc.dead
 }
 
 // inUse reports whether any group lives on sc. Called with s.mu held.
