@@ -6,6 +6,7 @@
 //	cd bench && go run .             # starts a 3-master 3-replica cluster
 //	go run . -quick                  # a shorter run
 //	go run . -addrs 127.0.0.1:7000   # an existing cluster (failover rounds still launch their own)
+//	go run . -pubsub                 # only the sharded pub/sub failover round (results/pubsub.md)
 package main
 
 import (
@@ -33,6 +34,7 @@ type config struct {
 	ceiling     bool
 	out         string
 	nodeTimeout time.Duration
+	pubsub      bool
 }
 
 func parseFlags() (*config, error) {
@@ -49,9 +51,10 @@ func parseFlags() (*config, error) {
 		out      = flag.String("out", "results", "directory for latest.md and the SVG chart")
 		quick    = flag.Bool("quick", false, "short run: 1 round of 400ms at 1,16,64 goroutines")
 		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
+		pubsub   = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt}
+	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
@@ -97,6 +100,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	run := run
+	if cfg.pubsub {
+		run = runPubSub
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

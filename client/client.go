@@ -33,7 +33,8 @@ type Client struct {
 
 	nodesMu  sync.Mutex
 	nodes    atomic.Pointer[map[string]*node]
-	retiring []*node // dropped nodes still draining (nodesMu); Close cuts them
+	retiring []*node  // dropped nodes still draining (nodesMu); Close cuts them
+	subs     sync.Map // open *Subscription -> struct{}, for DNS drains (pubsub_home.go)
 
 	closed atomic.Bool
 	stop   chan struct{}

@@ -54,6 +54,24 @@ func watchSwitch(t *testing.T, addrs []string, password string) *switchWatch {
 	return sw
 }
 
+// wait waits for the first +switch-master and returns when it came and
+// the new master's address.
+func (s *switchWatch) wait(t *testing.T, within time.Duration) (time.Time, string) {
+	t.Helper()
+	waitFor(t, within, "+switch-master", func() error {
+		if at, _ := s.get(); at.IsZero() {
+			return notYet("no +switch-master yet")
+		}
+		return nil
+	})
+	at, payload := s.get()
+	f := strings.Fields(payload)
+	if len(f) != 5 {
+		t.Fatalf("+switch-master payload %q", payload)
+	}
+	return at, net.JoinHostPort(f[3], f[4])
+}
+
 // Sentinel with passwords of its own, separate from the data nodes': the
 // master is killed (-9) and writes resume within 1 s of +switch-master; the
 // old master, restarted, runs as master until Sentinel demotes it and gets
@@ -117,18 +135,7 @@ func TestSentinelFailover(t *testing.T) {
 
 	tKill := time.Now()
 	old.Kill()
-	waitFor(t, 60*time.Second, "+switch-master", func() error {
-		if at, _ := sw.get(); at.IsZero() {
-			return notYet("no +switch-master yet")
-		}
-		return nil
-	})
-	switchAt, payload := sw.get()
-	f := strings.Fields(payload)
-	if len(f) != 5 {
-		t.Fatalf("+switch-master payload %q", payload)
-	}
-	newAddr := net.JoinHostPort(f[3], f[4])
+	switchAt, newAddr := sw.wait(t, 60*time.Second)
 	newID := ids[newAddr]
 	if newID == "" || newAddr == old.Addr {
 		t.Fatalf("+switch-master names %s, not one of the replicas %v", newAddr, replicas)

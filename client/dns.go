@@ -145,6 +145,7 @@ func (d *dnsState) onChange(ch resolve.Change) {
 			drained += n.drain(func(ip string) bool { return keep[ip] })
 		}
 	}
+	drained += d.c.drainSubscriptions(ch.Host, func(ip string) bool { return keep[ip] })
 	d.c.opts.Logger.Info("slotrouter: DNS answer changed", "host", ch.Host,
 		"old", ch.Old, "new", ch.New, "drained_connections", drained)
 	d.c.router.TriggerRefresh()

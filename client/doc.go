@@ -11,7 +11,10 @@
 // one reader matches replies in order), encodes arguments straight into
 // pooled buffers, and hands every reply or failure to package router, which
 // decides what happens next. Blocking commands (BLPOP, XREAD BLOCK, WAIT)
-// get dedicated connections so they never stall others.
+// get dedicated connections so they never stall others, and so do
+// subscriptions (Subscribe, PSubscribe, SSubscribe), which follow their
+// channels' nodes through failovers and migrations and report each
+// interruption as a Gap.
 //
 // Every call is bounded by its context: Do returns by the deadline even when
 // a node hangs. Failures follow package router's policy: MOVED, ASK,

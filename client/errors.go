@@ -70,3 +70,17 @@ type RedirectError = router.RedirectError
 
 // Redirect is one MOVED or ASK hop.
 type Redirect = router.Redirect
+
+// Errors of subscriptions (Subscribe, PSubscribe, SSubscribe).
+var (
+	// ErrSubscriptionClosed is returned by Receive and the methods of a
+	// closed Subscription.
+	ErrSubscriptionClosed = errors.New("slotrouter: subscription closed")
+	// ErrSlowReader is the Cause of a Gap whose messages were dropped
+	// because the subscription's buffer was full.
+	ErrSlowReader = errors.New("slotrouter: subscription buffer full: messages dropped")
+	// ErrSubscriptionMoved is the Cause of a Gap opened because the node
+	// stopped serving the channels (it sent sunsubscribe when it lost the
+	// slot, or a new view routes them elsewhere) while it was still up.
+	ErrSubscriptionMoved = errors.New("slotrouter: subscription moved: the node no longer serves these channels")
+)

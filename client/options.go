@@ -92,6 +92,10 @@ type Options struct {
 	// Names are also re-resolved after every connection failure. Default 60s.
 	DNSTTL time.Duration
 
+	// PubSub configures subscriptions (Subscribe, PSubscribe, SSubscribe):
+	// buffer, health pings, protocol. See PubSubOptions.
+	PubSub PubSubOptions
+
 	// OnTopologyChange is called with every change between views.
 	OnTopologyChange func([]topology.Change)
 	// Logger receives topology changes and failures. Default: discard.
