@@ -55,7 +55,9 @@ type Message struct {
 // elsewhere; or the reader was too slow and the buffer overflowed.
 type Gap struct {
 	// Start is the last moment the old connection was known to deliver (its
-	// last frame read), or the moment the slot loss was announced; End is
+	// last frame read), or, for a slot that moved, the last message or
+	// confirmation the old node sent for that slot (the node gives the slot
+	// away before it announces it, so the announcement is too late); End is
 	// when the new node confirmed the subscription, or, for ErrSlowReader,
 	// when the report was handed over.
 	Start, End time.Time

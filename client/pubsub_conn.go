@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // subConn is one subscription connection to one node: dialled and set up by
@@ -32,10 +34,17 @@ type subConn struct {
 	pending []*subReq
 
 	lastSeen atomic.Int64 // unix nanos of the last frame read
+	// slotSeen is, per slot of a sharded channel, when this connection last
+	// showed it served the slot (a confirmation or a message). A node hands
+	// a slot to its importer before it tells its subscribers, so a message
+	// published there in between is missed: an interruption starts here,
+	// not when the sunsubscribe arrives. Read loop only.
+	slotSeen map[slots.Slot]time.Time
 	done     chan struct{}
 	err      error // why the connection ended; set before done is closed
 	dead     bool  // guarded by Subscription.mu: the connection is gone
 	once     sync.Once
+	started  time.Time
 }
 
 // subReq is one command awaiting its replies.
@@ -59,7 +68,7 @@ func (s *Subscription) dialSub(ctx context.Context, addr string) (*subConn, erro
 	if err != nil {
 		return nil, err
 	}
-	sc := &subConn{s: s, addr: addr, conn: conn, rd: rd, done: make(chan struct{})}
+	sc := &subConn{s: s, addr: addr, conn: conn, rd: rd, done: make(chan struct{}), started: time.Now()}
 	sc.lastSeen.Store(time.Now().UnixNano())
 	if s.opts.RESP3 {
 		hctx, cancel := context.WithTimeout(ctx, s.c.cfg.dialTimeout())
@@ -209,17 +218,40 @@ func (sc *subConn) handle(r Result) {
 	}
 	switch kind {
 	case "message", "smessage":
+		if kind == "smessage" {
+			sc.sawSlot(text(1))
+		}
 		sc.s.deliver(&Message{Channel: text(1), Payload: text(2), Sharded: kind == "smessage"})
 	case "pmessage":
 		sc.s.deliver(&Message{Pattern: text(1), Channel: text(2), Payload: text(3)})
 	case "pong":
 		sc.complete("pong", "", nil)
 	case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
-		if !sc.complete(kind, text(1), nil) && kind == "sunsubscribe" {
-			sc.s.shardLost(sc, text(1))
+		expected := sc.complete(kind, text(1), nil)
+		switch {
+		case kind == "ssubscribe":
+			sc.sawSlot(text(1))
+		case !expected && kind == "sunsubscribe":
+			sc.s.shardLost(sc, text(1), sc.slotSince(text(1)))
 		}
 	}
 	// Other pushes (RESP3 invalidations) belong to features not built yet.
+}
+
+func (sc *subConn) sawSlot(channel string) {
+	if sc.slotSeen == nil {
+		sc.slotSeen = map[slots.Slot]time.Time{}
+	}
+	sc.slotSeen[slots.Of(channel)] = time.Now()
+}
+
+// slotSince is the last moment the connection showed it served channel's
+// slot; the connection's start when it never did.
+func (sc *subConn) slotSince(channel string) time.Time {
+	if t, ok := sc.slotSeen[slots.Of(channel)]; ok {
+		return t
+	}
+	return sc.started
 }
 
 // complete applies a reply to the oldest request; it reports whether that

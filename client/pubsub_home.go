@@ -93,15 +93,16 @@ func (s *Subscription) connLost(sc *subConn, err error) {
 }
 
 // shardLost handles a sunsubscribe the node sent on its own: it gave the
-// channel's slot away, and with it every channel of that slot.
-func (s *Subscription) shardLost(sc *subConn, channel string) {
+// channel's slot away, and with it every channel of that slot. since is the
+// last moment sc showed it served the slot.
+func (s *Subscription) shardLost(sc *subConn, channel string, since time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.shards[slots.Of(channel)]
 	if g == nil || g.conn != sc || s.closed {
 		return
 	}
-	s.lose(g, time.Now(), fmt.Errorf("%w: %s sent sunsubscribe %q", ErrSubscriptionMoved, sc.addr, channel))
+	s.lose(g, since, fmt.Errorf("%w: %s sent sunsubscribe %q", ErrSubscriptionMoved, sc.addr, channel))
 	g.conn = nil
 	clear(g.onChans)
 	if !s.inUse(sc) {
