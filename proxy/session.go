@@ -44,7 +44,7 @@ type session struct {
 
 	name    string
 	authed  bool
-	closing bool // QUIT or a malformed request: close after the replies
+	closing bool  // QUIT or a malformed request: close after the replies
 	loopErr error // what ended an inner (WATCH) loop
 
 	batch []request

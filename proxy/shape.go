@@ -11,18 +11,18 @@ import "github.com/slotrouter/slotrouter/client"
 type shape uint8
 
 const (
-	asIs         shape = iota
-	asNilArray         // RESP2 *-1 for nil (BLPOP timed out, LPOP key count)
-	asMap              // flat field/value array -> map (HGETALL, CONFIG GET)
-	asSet              // array -> set (SMEMBERS)
-	asDouble           // bulk -> double (ZSCORE); nil stays nil
-	asDoubles          // array of bulks -> doubles (ZMSCORE)
-	asPairs            // flat [m, s, ...] -> [[m, double], ...] (WITHSCORES)
-	asPairsText        // flat [f, v, ...] -> [[f, v], ...] (HRANDFIELD WITHVALUES)
-	asFlatScores       // flat [m, s] with every second a double (ZPOPMIN key)
-	asKeyMemberScore   // [key, member, double] (BZPOPMIN), *-1 for nil
-	asMpop             // [key, [[m, double], ...]] (ZMPOP), *-1 for nil
-	asStreams          // [[stream, entries], ...] -> map (XREAD), *-1 for nil
+	asIs             shape = iota
+	asNilArray             // RESP2 *-1 for nil (BLPOP timed out, LPOP key count)
+	asMap                  // flat field/value array -> map (HGETALL, CONFIG GET)
+	asSet                  // array -> set (SMEMBERS)
+	asDouble               // bulk -> double (ZSCORE); nil stays nil
+	asDoubles              // array of bulks -> doubles (ZMSCORE)
+	asPairs                // flat [m, s, ...] -> [[m, double], ...] (WITHSCORES)
+	asPairsText            // flat [f, v, ...] -> [[f, v], ...] (HRANDFIELD WITHVALUES)
+	asFlatScores           // flat [m, s] with every second a double (ZPOPMIN key)
+	asKeyMemberScore       // [key, member, double] (BZPOPMIN), *-1 for nil
+	asMpop                 // [key, [[m, double], ...]] (ZMPOP), *-1 for nil
+	asStreams              // [[stream, entries], ...] -> map (XREAD), *-1 for nil
 )
 
 // shapeOf finds the shape of a request's reply.
