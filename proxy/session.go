@@ -16,6 +16,14 @@ import (
 // batch of big replies is never held whole.
 const flushAt = 64 << 10
 
+// roundBytes is the size of one round of a batch's replies (see forward);
+// firstRound commands go in a session's first round, before any size is
+// known.
+const (
+	roundBytes = 1 << 20
+	firstRound = 16
+)
+
 // errDrained ends a session whose idle read was interrupted by Shutdown.
 var errDrained = errors.New("proxy: server shutting down")
 
@@ -53,6 +61,7 @@ type session struct {
 	argv  [][]byte
 	anyv  []any
 	pipe  *client.Pipeline
+	round int // commands per round of a forwarded batch
 
 	tx  txState
 	sub subState
@@ -80,6 +89,7 @@ func newSession(srv *Server, conn net.Conn) *session {
 		rd:     newRequestReader(conn),
 		authed: !srv.opts.authRequired(),
 		pipe:   srv.c.Pipeline(),
+		round:  firstRound,
 	}
 	s.rd.authed = s.authed
 	return s
@@ -127,6 +137,9 @@ func (s *session) loop(done func() bool) error {
 			}
 		}
 		s.step()
+		if s.loopErr != nil {
+			return s.loopErr
+		}
 		if len(s.w.b) >= flushAt {
 			if err := s.flush(); err != nil {
 				return err
@@ -204,20 +217,35 @@ func (s *session) plain() bool {
 	return s.authed && !s.tx.multi && s.tx.watch == nil && !s.subscribedRESP2()
 }
 
-// forward runs ordinary commands: one with Do, more as one Pipeline, so a
-// pipelining client's batch costs one round per node.
+// forward runs ordinary commands: one with Do, more as Pipelines, so a
+// pipelining client's batch costs one round per node. A batch is sent in
+// rounds sized so that one round's replies come to about roundBytes: the
+// session holds one round's replies, not a batch of big GETs' gigabyte,
+// and a client that stops reading is noticed by the next write.
 func (s *session) forward(run []request) {
 	if len(run) == 1 {
 		r := s.c.Do(s.ctx, s.anyArgs(run[0].args)...)
 		s.w.shaped(r, shapeOf(run[0].args))
 		return
 	}
-	for _, rq := range run {
-		s.pipe.Do(s.anyArgs(rq.args)...)
-	}
-	res, _ := s.pipe.Exec(s.ctx)
-	for i, rq := range run {
-		s.w.shaped(res[i], shapeOf(rq.args))
+	for len(run) > 0 && s.loopErr == nil {
+		part := run[:min(len(run), s.round)]
+		run = run[len(part):]
+		for _, rq := range part {
+			s.pipe.Do(s.anyArgs(rq.args)...)
+		}
+		res, _ := s.pipe.Exec(s.ctx)
+		before := len(s.w.b)
+		for i, rq := range part {
+			s.w.shaped(res[i], shapeOf(rq.args))
+		}
+		per := (len(s.w.b)-before)/len(part) + 1
+		s.round = min(max(roundBytes/per, 1), s.srv.opts.MaxPipeline)
+		if len(run) > 0 && len(s.w.b) >= flushAt {
+			if err := s.flush(); err != nil {
+				s.loopErr, s.closing = err, true
+			}
+		}
 	}
 }
 

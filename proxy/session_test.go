@@ -186,12 +186,13 @@ func TestSessionSlowReader(t *testing.T) {
 	require.Equal(t, "+OK\r\n", other.reply())
 
 	hog := dialRaw(t, addr)
+	require.Eventually(t, func() bool { return srv.Sessions() == 2 }, 5*time.Second, time.Millisecond)
 	began := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// 200 MB of replies requested; none read.
-		req := []byte(strings.Repeat("GET slow:big\r\n", 200))
+		// 20 MB of replies asked for per write; none read.
+		req := []byte(strings.Repeat("GET slow:big\r\n", 20))
 		for time.Since(began) < 10*time.Second {
 			hog.c.SetWriteDeadline(time.Now().Add(time.Second))
 			if _, err := hog.c.Write(req); err != nil {
@@ -201,7 +202,9 @@ func TestSessionSlowReader(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return srv.Sessions() == 1 }, 10*time.Second, 10*time.Millisecond,
 		"the non-reading session was not disconnected")
-	t.Logf("non-reading client disconnected %v after it started", time.Since(began).Round(time.Millisecond))
+	took := time.Since(began)
+	t.Logf("non-reading client disconnected %v after it started", took.Round(time.Millisecond))
+	require.GreaterOrEqual(t, took, 500*time.Millisecond, "disconnected before WriteTimeout")
 	for range 20 {
 		start := time.Now()
 		require.Equal(t, "+PONG\r\n", other.do("PING"))
