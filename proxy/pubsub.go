@@ -98,10 +98,10 @@ func (s *session) subscribedRESP2() bool { return !s.w.resp3 && s.sub.active() }
 func kindOf(name []byte) (subKind, string) {
 	var buf [12]byte
 	word := string(lowerName(buf[:0], name))
-	switch word[0] {
-	case 'p':
+	switch word {
+	case "psubscribe", "punsubscribe":
 		return subPattern, word
-	case 's':
+	case "ssubscribe", "sunsubscribe":
 		return subShard, word
 	}
 	return subChannel, word

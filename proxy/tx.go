@@ -222,6 +222,10 @@ func (s *session) watch(args [][]byte) {
 		s.arityError(args)
 		return
 	}
+	if s.tx.multi {
+		s.w.error("ERR WATCH inside MULTI is not allowed")
+		return
+	}
 	if s.tx.watch != nil {
 		s.w.result(s.tx.watch.Do(s.ctx, s.anyArgs(args)...))
 		return
