@@ -105,7 +105,7 @@ func TestTxProtocol(t *testing.T) {
 	for _, tc := range []struct{ hello, null string }{{"HELLO 2", "*-1\r\n"}, {"HELLO 3", "_\r\n"}} {
 		r.do(tc.hello)
 		require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}"))
-		require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}x")) // a second WATCH adds keys
+		require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}x"))                // a second WATCH adds keys
 		require.Equal(t, "+OK\r\n", other.do("SET txp:{a}x "+tc.null[:1])) // a new value each round
 		require.Equal(t, "+OK\r\n", r.do("MULTI"))
 		require.Equal(t, "+QUEUED\r\n", r.do("SET txp:{a} lost"))
