@@ -132,8 +132,12 @@ func (q *requestReader) parse(b, arena []byte, args [][]byte) (int, [][]byte, []
 		if err != nil {
 			return 0, args[:base], arena[:baseArena], err
 		}
-		if line[0] != '$' {
-			return 0, args[:base], arena[:baseArena], &protocolError{"expected '$', got '" + string(line[0]) + "'"}
+		if len(line) == 0 || line[0] != '$' {
+			got := byte('\r') // what redis-server finds on an empty line
+			if len(line) > 0 {
+				got = line[0]
+			}
+			return 0, args[:base], arena[:baseArena], &protocolError{"expected '$', got '" + string(got) + "'"}
 		}
 		n, ok := parseInt(line[1:])
 		if !ok || n < 0 || n > maxBulkLen {
