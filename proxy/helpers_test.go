@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/slotrouter/slotrouter/client"
 	"github.com/slotrouter/slotrouter/internal/redistest"
@@ -94,13 +93,7 @@ func listen(t *testing.T, srv *Server) string {
 // through the in-process dialer: the README's three-line setup.
 func goRedis(t *testing.T, srv *Server, protocol int) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{
-		Dialer:                   srv.DialContext,
-		Protocol:                 protocol,
-		ReadTimeout:              5 * time.Second,
-		WriteTimeout:             5 * time.Second,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	rdb := redis.NewClient(&redis.Options{Dialer: srv.DialContext, Protocol: protocol})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
