@@ -154,15 +154,7 @@ func (s *Server) Sessions() int {
 // in a read close at once. It returns when all sessions are gone, or when
 // ctx ends, closing the rest (blocked BLPOPs, subscribers) by force.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.draining.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	for ss := range s.sessions {
-		ss.drain()
-	}
-	s.mu.Unlock()
+	s.stop((*session).drain)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -180,15 +172,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every session at once.
 func (s *Server) Close() error {
+	s.stop((*session).abort)
+	s.wg.Wait()
+	return nil
+}
+
+// stop closes the listeners, refuses new sessions and applies end to the
+// open ones.
+func (s *Server) stop(end func(*session)) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.draining.Store(true)
 	for l := range s.listeners {
 		l.Close()
 	}
 	for ss := range s.sessions {
-		ss.abort()
+		end(ss)
 	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return nil
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -121,7 +122,7 @@ func TestThousandSessions(t *testing.T) {
 				return
 			}
 			got := make([]byte, want.Len())
-			if _, err := readFull(c, got); err != nil {
+			if _, err := io.ReadFull(c, got); err != nil {
 				errs <- fmt.Errorf("session %d: %v", i, err)
 				return
 			}
@@ -136,16 +137,4 @@ func TestThousandSessions(t *testing.T) {
 		t.Error(err)
 	}
 	require.Equal(t, n, srv.Sessions())
-}
-
-func readFull(c net.Conn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
