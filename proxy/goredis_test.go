@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -162,4 +163,27 @@ func TestGoRedisFanOut(t *testing.T) {
 	n, err := rdb.DBSize(ctx).Result()
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, n, int64(len(keys)))
+}
+
+// TestInProcessGoroutines: a session dialled in process is one goroutine,
+// and its commands start none.
+func TestInProcessGoroutines(t *testing.T) {
+	srv := newServer(t, Options{})
+	rdb := redis.NewClient(&redis.Options{Dialer: srv.DialContext, PoolSize: 1})
+	t.Cleanup(func() { rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, rdb.Set(ctx, "gor:k", "v", 0).Err()) // the session exists from here
+	require.Equal(t, 1, srv.Sessions())
+	before := runtime.NumGoroutine()
+	peak := before
+	for i := range 2000 {
+		require.NoError(t, rdb.Get(ctx, "gor:k").Err())
+		if i%100 == 0 {
+			peak = max(peak, runtime.NumGoroutine())
+		}
+	}
+	// The client's own background work (refreshes) may come and go; a
+	// goroutine per command would show as hundreds.
+	require.LessOrEqual(t, peak-before, 3, "goroutines grew from %d to %d during 2,000 commands", before, peak)
 }

@@ -34,8 +34,7 @@ type Options struct {
 	// Only for applications whose writes are idempotent (SET, HSET, DEL).
 	Idempotent bool
 
-	// Version is what HELLO and INFO-less clients are told the server is.
-	// Default "7.0.0".
+	// Version is the server version HELLO reports. Default "7.0.0".
 	Version string
 	// Logger receives session failures and limits hit. Default: discard.
 	Logger *slog.Logger
