@@ -22,7 +22,7 @@ func TestGoRedisTyped(t *testing.T) {
 			rdb := goRedis(t, srv, proto)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			p := fmt.Sprintf("typed%d:", proto)
+			p := fmt.Sprintf("typed%d:%d:", proto, time.Now().UnixNano())
 
 			// strings
 			require.NoError(t, rdb.Set(ctx, p+"s", "v", time.Minute).Err())
@@ -93,6 +93,12 @@ func TestGoRedisTyped(t *testing.T) {
 			for i := range 50 {
 				require.Equal(t, fmt.Sprint(i), cmds[50+i].(*redis.StringCmd).Val())
 			}
+
+			// scripts: EVALSHA, NOSCRIPT, then EVAL, routed by their keys
+			script := redis.NewScript(fmt.Sprintf("return redis.call('INCRBY', KEYS[1], ARGV[1]) -- %d %d", proto, time.Now().UnixNano()))
+			skey := fmt.Sprintf("%sscript%d", p, time.Now().UnixNano())
+			require.Equal(t, int64(5), script.Run(ctx, rdb, []string{skey}, 5).Val())
+			require.Equal(t, int64(10), script.Run(ctx, rdb, []string{skey}, 5).Val())
 
 			// errors come back as Redis errors, the session goes on
 			err = rdb.LPush(ctx, p+"s", "x").Err()
