@@ -24,11 +24,17 @@ type ceiling struct {
 // runRedisBenchmark runs redis-benchmark --cluster against seed for GET and
 // SET with the given number of connections and pipeline depth.
 func runRedisBenchmark(seed string, clients, pipeline int, dur time.Duration, guess float64) ([]ceiling, error) {
+	return redisBenchmark(seed, true, clients, pipeline, dur, guess)
+}
+
+// redisBenchmark runs redis-benchmark against addr, a cluster seed with
+// --cluster, or one server (the proxy) without.
+func redisBenchmark(addr string, cluster bool, clients, pipeline int, dur time.Duration, guess float64) ([]ceiling, error) {
 	bin, err := exec.LookPath("redis-benchmark")
 	if err != nil {
 		return nil, err
 	}
-	host, port, err := net.SplitHostPort(seed)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -38,8 +44,11 @@ func runRedisBenchmark(seed string, clients, pipeline int, dur time.Duration, gu
 	n = max(n, 2000)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := []string{"--cluster", "-h", host, "-p", port, "-c", strconv.Itoa(clients), "-n", strconv.Itoa(n),
+	args := []string{"-h", host, "-p", port, "-c", strconv.Itoa(clients), "-n", strconv.Itoa(n),
 		"-d", "16", "-r", "1024", "-t", "get,set", "-P", strconv.Itoa(pipeline), "--csv"}
+	if cluster {
+		args = append([]string{"--cluster"}, args...)
+	}
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("redis-benchmark %s: %w", strings.Join(args, " "), err)

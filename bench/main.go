@@ -196,6 +196,12 @@ func run(cfg *config) error {
 		} else {
 			logf("redis-benchmark: %v", err)
 		}
+		if pr, err := runProxyBench(t.seed, cfg.rounds, cfg.dur); err == nil {
+			res.proxy = pr
+			logf("redis-benchmark through the proxy: %+v", pr)
+		} else {
+			logf("redis-benchmark through the proxy: %v", err)
+		}
 	}
 	for _, d := range drivers {
 		d.Close()

@@ -25,6 +25,7 @@ type results struct {
 	goroutines []int
 	cells      map[string]map[string]cell // row key -> client -> median
 	ceilings   []ceiling
+	proxy      []proxyResult
 	failover   []failoverResult
 	setup      map[string]string // client -> connection summary
 }
@@ -167,6 +168,16 @@ func (r *results) markdown() string {
 		w("\n## Ceiling: redis-benchmark --cluster (C, 16-byte values)\n\n| test | connections | pipeline | ops/s | p50 | p99 |\n|---|---|---|---|---|---|\n")
 		for _, c := range r.ceilings {
 			w("| %s | %d | %d | %s | %s | %s |\n", c.test, c.clients, c.pipeline, kops(c.ops), dur(c.p50), dur(c.p99))
+		}
+	}
+	if len(r.proxy) > 0 {
+		w("\n## slotrouter's proxy: redis-benchmark through it (50 connections) and against the cluster directly\n\n| test | pipeline | through the proxy | directly (--cluster) | ratio |\n|---|---|---|---|---|\n")
+		for _, p := range r.proxy {
+			direct, ratio := "-", "-"
+			if p.direct > 0 {
+				direct, ratio = kops(p.direct), fmt.Sprintf("%.2f", p.proxy/p.direct)
+			}
+			w("| %s | %d | %s | %s | %s |\n", p.test, p.pipeline, kops(p.proxy), direct, ratio)
 		}
 	}
 	if len(r.failover) > 0 {

@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+// txServer is a proxy whose transactions run on fakeTx (fakes_test.go).
+func txServer(t *testing.T) *Server {
+	srv := newServer(t, Options{})
+	srv.tx = &fakeTx{c: srv.c}
+	return srv
+}
+
+// TestTxGoRedis: go-redis's TxPipelined and Watch, through the session's
+// MULTI/EXEC/WATCH protocol.
+func TestTxGoRedis(t *testing.T) {
+	srv := txServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, proto := range []int{2, 3} {
+		rdb := goRedis(t, srv, proto)
+		key := fmt.Sprintf("tx%d:{k}", proto)
+		cmds, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, "1", 0)
+			p.Incr(ctx, key)
+			p.Get(ctx, key)
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, "2", cmds[2].(*redis.StringCmd).Val())
+
+		// Watch, no interference: the transaction runs.
+		err = rdb.Watch(ctx, func(tx *redis.Tx) error {
+			n, err := tx.Get(ctx, key).Int()
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, n*10, 0)
+				return nil
+			})
+			return err
+		}, key)
+		require.NoError(t, err)
+		require.Equal(t, "20", rdb.Get(ctx, key).Val())
+
+		// Watch, the key changes under it: EXEC fails, nothing runs.
+		other := goRedis(t, srv, proto)
+		err = rdb.Watch(ctx, func(tx *redis.Tx) error {
+			if err := other.Set(ctx, key, "changed", 0).Err(); err != nil {
+				return err
+			}
+			_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, "mine", 0)
+				return nil
+			})
+			return err
+		}, key)
+		require.ErrorIs(t, err, redis.TxFailedErr)
+		require.Equal(t, "changed", rdb.Get(ctx, key).Val())
+	}
+}
+
+// TestTxProtocol: the session's transaction replies, byte for byte as
+// redis-server 7.0.15 sends them.
+func TestTxProtocol(t *testing.T) {
+	srv := txServer(t)
+	r := dialRaw(t, listen(t, srv))
+	require.Equal(t, "-ERR EXEC without MULTI\r\n", r.do("EXEC"))
+	require.Equal(t, "-ERR DISCARD without MULTI\r\n", r.do("DISCARD"))
+
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "-ERR MULTI calls can not be nested\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET txp:{a} 1"))
+	require.Equal(t, "+QUEUED\r\n", r.do("INCR txp:{a}"))
+	require.Equal(t, "+QUEUED\r\n", r.do("PING"))
+	require.Equal(t, "-ERR WATCH inside MULTI is not allowed\r\n", r.do("WATCH x"))
+	require.Equal(t, "*3\r\n+OK\r\n:2\r\n+PONG\r\n", r.do("EXEC"))
+
+	// A queueing error dooms the transaction.
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET txp:{a} 5"))
+	require.Equal(t, "-ERR unknown command 'FOO', with args beginning with: 'x' \r\n", r.do("FOO x"))
+	require.Equal(t, "-ERR wrong number of arguments for 'get' command\r\n", r.do("GET a b"))
+	require.Equal(t, "-ERR Command not allowed inside a transaction\r\n", r.do("SUBSCRIBE ch"))
+	require.Equal(t, "-EXECABORT Transaction discarded because of previous errors.\r\n", r.do("EXEC"))
+	require.Equal(t, "$1\r\n2\r\n", r.do("GET txp:{a}"), "an aborted transaction must not run")
+
+	// DISCARD drops the queue.
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET txp:{a} 9"))
+	require.Equal(t, "+OK\r\n", r.do("DISCARD"))
+	require.Equal(t, "$1\r\n2\r\n", r.do("GET txp:{a}"))
+
+	// A failed WATCH answers EXEC with a null array; RESP3 with _.
+	other := dialRaw(t, listen(t, srv))
+	for _, tc := range []struct{ hello, null string }{{"HELLO 2", "*-1\r\n"}, {"HELLO 3", "_\r\n"}} {
+		r.do(tc.hello)
+		require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}"))
+		require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}x"))                // a second WATCH adds keys
+		require.Equal(t, "+OK\r\n", other.do("SET txp:{a}x "+tc.null[:1])) // a new value each round
+		require.Equal(t, "+OK\r\n", r.do("MULTI"))
+		require.Equal(t, "+QUEUED\r\n", r.do("SET txp:{a} lost"))
+		require.Equal(t, tc.null, r.do("EXEC"))
+		require.Equal(t, "$1\r\n2\r\n", r.do("GET txp:{a}"))
+	}
+	// UNWATCH forgets the keys.
+	require.Equal(t, "+OK\r\n", r.do("WATCH txp:{a}"))
+	require.Equal(t, "+OK\r\n", other.do("SET txp:{a} 3"))
+	require.Equal(t, "+OK\r\n", r.do("UNWATCH"))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("INCR txp:{a}"))
+	require.Equal(t, "*1\r\n:4\r\n", r.do("EXEC"))
+
+	// WATCH ... EXEC in one pipelined write, as go-redis sends it.
+	r.send("WATCH txp:{a}\r\nGET txp:{a}\r\nMULTI\r\nINCR txp:{a}\r\nEXEC\r\nPING\r\n")
+	var got strings.Builder
+	for range 6 {
+		got.WriteString(r.reply())
+	}
+	require.Equal(t, "+OK\r\n$1\r\n4\r\n+OK\r\n+QUEUED\r\n*1\r\n:5\r\n+PONG\r\n", got.String())
+}
+
+// TestTxWithoutClientSupport: this build's client has no transactions,
+// and the proxy says so instead of faking them.
+func TestTxWithoutClientSupport(t *testing.T) {
+	srv := newServer(t, Options{})
+	r := dialRaw(t, listen(t, srv))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET txn:a 1"))
+	require.Equal(t, "-ERR "+errNeedTx.Error()+"\r\n", r.do("EXEC"))
+	require.Equal(t, "-ERR "+errNeedTx.Error()+"\r\n", r.do("WATCH txn:a"))
+	require.Equal(t, "$-1\r\n", r.do("GET txn:a"))
+
+	rdb := goRedis(t, srv, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "txn:a", 1, 0)
+		return nil
+	})
+	require.Error(t, err)
+	require.True(t, strings.Contains(err.Error(), "transactions need") || errors.Is(err, redis.TxFailedErr), err.Error())
+}
