@@ -69,12 +69,21 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 	if info != nil {
 		slot, hasKeys, err := info.Slot(cmd.args)
 		if err != nil {
-			return errResult(err)
+			return c.crossSlot(ctx, cmd, info, err) // multikey.go
+		}
+		if !hasKeys && pinned == "" && info.Flags&(slots.AllShards|slots.AllNodes) != 0 {
+			return c.fanout(ctx, cmd, info) // fanout.go
 		}
 		a.Slot, a.HasSlot = slot, hasKeys
 		a.ReadOnly = info.Flags&slots.Readonly != 0
 		blocking = info.IsBlocking(cmd.args)
 	}
+	return c.attemptLoop(ctx, cmd, a, blocking, pinned)
+}
+
+// attemptLoop sends cmd until the router is done with it. Fan-out legs
+// enter here with an Attempt routed by a slot of their shard.
+func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt, blocking bool, pinned string) Result {
 	var last error
 	for attempt := 1; ; attempt++ {
 		addr := pinned

@@ -122,6 +122,8 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 		return out, ErrClosed
 	}
+	var comps []composite
+	comps, out = p.expand(ctx, out) // pipeline_expand.go
 	if cap(p.todo) < len(p.cmds) {
 		p.todo = make([]pending, len(p.cmds))
 	}
@@ -221,6 +223,7 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 	}
 	p.ptrs = todo[:0]
+	out = p.finishComposites(ctx, comps, out)
 	for _, r := range out {
 		if err := r.Err(); err != nil && !errors.Is(err, ErrNil) {
 			return out, err
