@@ -206,6 +206,31 @@ func TestFanoutClusterWide(t *testing.T) {
 			t.Errorf("results %v", res)
 		}
 	})
+	t.Run("commands learnt at run time follow their tips", func(t *testing.T) {
+		lc := newTestClient(t, cl, Options{})
+		var keep []*slots.Command
+		for cmd := range slots.DefaultTable().Commands {
+			if cmd.Name != "dbsize" && cmd.Name != "mget" {
+				keep = append(keep, cmd)
+			}
+		}
+		lc.cmds.Store(slots.NewTable(keep...)) // as a module's commands: unknown until asked
+		var sum int64
+		for _, m := range cl.Masters() {
+			v, err := m.Do(ctx, "DBSIZE")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += v.(int64)
+		}
+		if got, err := lc.Do(ctx, "DBSIZE").Int64(); err != nil || got != sum {
+			t.Fatalf("learnt DBSIZE = %d, %v; want %d", got, err, sum)
+		}
+		got, err := lc.Do(ctx, "MGET", keyIn(100, "p"), keyIn(9000, "p")).Strings()
+		if err != nil || !slices.Equal(got, []string{"1", ""}) {
+			t.Fatalf("learnt MGET = %q, %v", got, err)
+		}
+	})
 	t.Run("FLUSHALL empties every master", func(t *testing.T) {
 		if err := c.Do(ctx, "FLUSHALL").Err(); err != nil {
 			t.Fatal(err)
