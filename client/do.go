@@ -78,12 +78,14 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		a.ReadOnly = info.Flags&slots.Readonly != 0
 		blocking = info.IsBlocking(cmd.args)
 	}
-	return c.attemptLoop(ctx, cmd, a, blocking, pinned)
+	return c.attemptLoop(ctx, cmd, a, blocking, pinned, nil)
 }
 
 // attemptLoop sends cmd until the router is done with it. Fan-out legs
-// enter here with an Attempt routed by a slot of their shard.
-func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt, blocking bool, pinned string) Result {
+// enter here with an Attempt routed by a slot of their shard; served, when
+// not nil, is set to the last node asked (the one whose reply or failure
+// is returned), which a scan needs to know whose cursor it holds.
+func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt, blocking bool, pinned string, served *string) Result {
 	var last error
 	for attempt := 1; ; attempt++ {
 		addr := pinned
@@ -103,6 +105,9 @@ func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt
 				}
 				continue
 			}
+		}
+		if served != nil {
+			*served = addr
 		}
 		n := c.node(addr)
 		var res Result

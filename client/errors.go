@@ -56,6 +56,9 @@ var (
 	// ErrNoReplica is returned under ReplicaOnly when a shard has no
 	// healthy replica.
 	ErrNoReplica = router.ErrNoReplica
+	// ErrScanUnstable ends a Scan whose keys kept moving between nodes
+	// through every one of its bounded rounds of walks.
+	ErrScanUnstable = errors.New("slotrouter: scan: keys kept moving between nodes")
 )
 
 // RedirectError is returned when a command was redirected more often than

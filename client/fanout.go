@@ -77,23 +77,16 @@ func (c *Client) runLegs(ctx context.Context, cmd *command, legs []router.Leg, b
 
 // runLeg sends cmd on one leg through the attempt loop.
 func (c *Client) runLeg(ctx context.Context, cmd *command, leg router.Leg, blocking bool) NodeResult {
-	nr := NodeResult{Addr: leg.Addr, Master: leg.Master}
+	pinned := ""
 	if leg.Pinned {
-		nr.Result = c.attemptLoop(ctx, cmd, leg.Attempt, blocking, leg.Addr)
-		return nr
+		pinned = leg.Addr
 	}
-	nr.Result = c.attemptLoop(ctx, cmd, leg.Attempt, blocking, "")
-	var ne *router.NodeError
-	if err := nr.Result.err; err != nil && errors.As(err, &ne) && ne.Addr != "" {
-		nr.Addr = ne.Addr
-	} else if a := leg.Attempt; err == nil {
-		// A failover may have moved the leg: name the node that answered,
-		// the slot's owner now.
-		if addr, terr := c.router.Target(&a); terr == nil {
-			nr.Addr = addr
-		}
+	var served string
+	res := c.attemptLoop(ctx, cmd, leg.Attempt, blocking, pinned, &served)
+	if served == "" {
+		served = leg.Addr // never got as far as a node
 	}
-	return nr
+	return NodeResult{Addr: served, Master: leg.Master, Result: res}
 }
 
 // merge combines the legs' replies by the command's response policy.
@@ -286,4 +279,73 @@ func (c *Client) doEach(ctx context.Context, all bool, args []any) Result {
 		return errResult(&FanoutError{Command: string(cmd.name()), Failed: bad, Succeeded: ok})
 	}
 	return perNode(ok)
+}
+
+// Leg is one node a ForEachMaster or ForEachNode callback runs for.
+type Leg struct {
+	c   *Client
+	leg router.Leg
+}
+
+// Addr is the node's address when the callback started.
+func (l Leg) Addr() string { return l.leg.Addr }
+
+// Master reports whether the node is a master.
+func (l Leg) Master() bool { return l.leg.Master }
+
+// Do runs a command on the leg's node, with the redirect, failover and
+// deadline rules of Client.Do: a master's leg follows its shard to the
+// promoted replica; a replica's leg goes to that replica only.
+func (l Leg) Do(ctx context.Context, args ...any) Result {
+	c := l.c
+	if c.closed.Load() {
+		return errResult(ErrClosed)
+	}
+	cmd, err := newCommand(args)
+	if err != nil {
+		return errResult(err)
+	}
+	defer cmd.release()
+	info := c.lookup(ctx, cmd.args)
+	leg := l.leg
+	leg.Attempt.Idempotent = info != nil && info.Flags&slots.Readonly != 0
+	return c.runLeg(ctx, cmd, leg, info.IsBlocking(cmd.args)).Result
+}
+
+// ForEachMaster calls fn for every master (one per shard) concurrently and
+// waits for all. When some fail, the error is a *FanoutError whose Failed
+// legs carry fn's errors.
+func (c *Client) ForEachMaster(ctx context.Context, fn func(context.Context, Leg) error) error {
+	return c.forEach(ctx, c.router.Masters(), fn)
+}
+
+// ForEachNode is ForEachMaster for every node, masters and replicas.
+func (c *Client) ForEachNode(ctx context.Context, fn func(context.Context, Leg) error) error {
+	return c.forEach(ctx, c.router.Nodes(), fn)
+}
+
+func (c *Client) forEach(ctx context.Context, legs []router.Leg, fn func(context.Context, Leg) error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	errs := make([]error, len(legs))
+	var wg sync.WaitGroup
+	for i, leg := range legs {
+		wg.Go(func() { errs[i] = fn(ctx, Leg{c: c, leg: leg}) })
+	}
+	wg.Wait()
+	fe := &FanoutError{Command: "ForEach"}
+	for i, err := range errs {
+		nr := NodeResult{Addr: legs[i].Addr, Master: legs[i].Master}
+		if err != nil {
+			nr.Result = errResult(err)
+			fe.Failed = append(fe.Failed, nr)
+		} else {
+			fe.Succeeded = append(fe.Succeeded, nr)
+		}
+	}
+	if len(fe.Failed) > 0 {
+		return fe
+	}
+	return nil
 }
