@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/slotrouter/slotrouter/router"
@@ -26,9 +28,9 @@ func (c *Client) crossSlot(ctx context.Context, cmd *command, info *slots.Comman
 	if plan == nil {
 		return res
 	}
-	p := c.Pipeline()
-	for _, g := range plan.groups {
-		p.Do(g.args...)
+	p := &Pipeline{c: c, shares: true}
+	for i := range plan.groups {
+		p.queue(plan.encode(i))
 	}
 	results, _ := p.Exec(ctx)
 	return plan.merge(results)
@@ -42,21 +44,30 @@ func crossSlotReply(msg string) Result {
 	return Result{kind: KindError, err: &Error{msg: msg}}
 }
 
-// splitPlan is a multi-key command cut into one command per slot.
+// splitPlan is a multi-key command cut into one command per slot. It reads
+// the caller's argument bytes, so it lives no longer than the command.
 type splitPlan struct {
-	c      *Client
-	name   string
-	info   *slots.Command
-	units  int // keys (key-value pairs for MSET) in the caller's command
+	c    *Client
+	info *slots.Command
+	args [][]byte
+	// The caller's keys are units of step arguments from pos[u], between
+	// args[:pos[0]] and the suffix args[end:].
+	pos       []int
+	step, end int
+	// order lists the units slot by slot, each slot's in the caller's
+	// order; groups[i] is order[lo:hi].
+	order  []unitSlot
 	groups []slotGroup
 }
 
-// slotGroup is the share of one slot.
+type unitSlot struct {
+	slot slots.Slot
+	unit int32
+}
+
 type slotGroup struct {
-	slot  slots.Slot
-	units []int // indexes of the caller's keys, in order
-	keys  []string
-	args  []any
+	slot   slots.Slot
+	lo, hi int
 }
 
 // planSplit cuts args by slot, or returns the error reply when the command
@@ -85,67 +96,113 @@ func (c *Client) planSplit(info *slots.Command, args [][]byte) (*splitPlan, Resu
 	if step < 1 || end > len(args) {
 		return nil, crossSlotReply("")
 	}
-	prefix, suffix := args[:pos[0]], args[end:]
-	plan := &splitPlan{c: c, name: string(args[0]), info: info, units: len(pos)}
-	bySlot := map[slots.Slot]int{}
-	for u, p := range pos {
-		s := slots.Of(args[p])
-		gi, ok := bySlot[s]
-		if !ok {
-			gi = len(plan.groups)
-			bySlot[s] = gi
-			g := slotGroup{slot: s}
-			for _, a := range prefix {
-				g.args = append(g.args, a)
-			}
-			plan.groups = append(plan.groups, g)
+	p := &splitPlan{c: c, info: info, args: args, pos: pos, step: step, end: end}
+	p.order = make([]unitSlot, len(pos))
+	for u, at := range pos {
+		p.order[u] = unitSlot{slots.Of(args[at]), int32(u)}
+	}
+	slices.SortStableFunc(p.order, func(a, b unitSlot) int { return int(a.slot) - int(b.slot) })
+	for i := 0; i < len(p.order); {
+		j := i + 1
+		for j < len(p.order) && p.order[j].slot == p.order[i].slot {
+			j++
 		}
-		g := &plan.groups[gi]
-		g.units = append(g.units, u)
-		g.keys = append(g.keys, string(args[p]))
-		for _, a := range args[p : p+step] {
-			g.args = append(g.args, a)
+		p.groups = append(p.groups, slotGroup{p.order[i].slot, i, j})
+		i = j
+	}
+	return p, Result{}
+}
+
+// encode builds group i's command straight from the caller's bytes.
+func (p *splitPlan) encode(i int) *command {
+	g := p.groups[i]
+	prefix, suffix := p.args[:p.pos[0]], p.args[p.end:]
+	argc := len(prefix) + (g.hi-g.lo)*p.step + len(suffix)
+	c := commandPool.Get().(*command)
+	b := append(c.buf[:0], '*')
+	b = strconv.AppendInt(b, int64(argc), 10)
+	b = append(b, '\r', '\n')
+	offs := c.offs[:0]
+	add := func(a []byte) {
+		b = append(b, '$')
+		b = strconv.AppendInt(b, int64(len(a)), 10)
+		b = append(b, '\r', '\n')
+		offs = append(offs, len(b), len(a))
+		b = append(b, a...)
+		b = append(b, '\r', '\n')
+	}
+	for _, a := range prefix {
+		add(a)
+	}
+	for _, us := range p.order[g.lo:g.hi] {
+		at := p.pos[us.unit]
+		for _, a := range p.args[at : at+p.step] {
+			add(a)
 		}
 	}
-	for i := range plan.groups {
-		for _, a := range suffix {
-			plan.groups[i].args = append(plan.groups[i].args, a)
-		}
+	for _, a := range suffix {
+		add(a)
 	}
-	return plan, Result{}
+	views := c.args[:0]
+	for j := 0; j < len(offs); j += 2 {
+		o, e := offs[j], offs[j]+offs[j+1]
+		views = append(views, b[o:e:e])
+	}
+	c.buf, c.offs, c.args = b, offs, views
+	c.refs.Store(1)
+	return c
 }
 
 // merge combines the per-slot replies: by the response policy, or, for a
 // command without one (MGET), element by element back in the caller's key
 // order.
 func (p *splitPlan) merge(results []Result) Result {
-	rs := make([]NodeResult, len(p.groups))
-	for i, g := range p.groups {
-		rs[i] = NodeResult{Addr: p.addrOf(g, results[i]), Master: true, Keys: g.keys, Result: results[i]}
-	}
+	name := string(p.args[0])
 	if p.info.Response != slots.ResponseDefault {
-		return merge(p.name, p.info, rs)
+		return merge(name, p.info, p.nodeResults(results))
 	}
-	out := make([]Result, p.units)
-	var ok, bad []NodeResult
+	out := make([]Result, len(p.pos))
 	for i, g := range p.groups {
 		r := results[i]
-		if r.kind == KindError || r.kind == KindInvalid || !r.isAggregate() || len(r.arr) != len(g.units) {
-			if !r.failed() {
-				rs[i].Result = errResult(&ReplyTypeError{Want: "one reply per key", Got: r.kind})
-			}
-			bad = append(bad, rs[i])
-			continue
+		if r.failed() || !r.isAggregate() || len(r.arr) != g.hi-g.lo {
+			return p.partial(name, results)
 		}
-		ok = append(ok, rs[i])
-		for j, u := range g.units {
-			out[u] = r.arr[j]
+		for j, us := range p.order[g.lo:g.hi] {
+			out[us.unit] = r.arr[j]
 		}
-	}
-	if len(bad) > 0 {
-		return errResult(&FanoutError{Command: p.name, Failed: bad, Succeeded: ok})
 	}
 	return Result{kind: KindArray, arr: out}
+}
+
+// partial is the error of a split some of whose shares failed.
+func (p *splitPlan) partial(name string, results []Result) Result {
+	var ok, bad []NodeResult
+	for i, nr := range p.nodeResults(results) {
+		r := results[i]
+		switch {
+		case r.failed():
+		case p.info.Response == slots.ResponseDefault && (!r.isAggregate() || len(r.arr) != len(nr.Keys)):
+			nr.Result = errResult(&ReplyTypeError{Want: "one reply per key", Got: r.kind})
+		default:
+			ok = append(ok, nr)
+			continue
+		}
+		bad = append(bad, nr)
+	}
+	return errResult(&FanoutError{Command: name, Failed: bad, Succeeded: ok})
+}
+
+// nodeResults names each share's node and keys.
+func (p *splitPlan) nodeResults(results []Result) []NodeResult {
+	rs := make([]NodeResult, len(p.groups))
+	for i, g := range p.groups {
+		keys := make([]string, 0, g.hi-g.lo)
+		for _, us := range p.order[g.lo:g.hi] {
+			keys = append(keys, string(p.args[p.pos[us.unit]]))
+		}
+		rs[i] = NodeResult{Addr: p.addrOf(g, results[i]), Master: true, Keys: keys, Result: results[i]}
+	}
+	return rs
 }
 
 // failed reports whether r carries no usable reply.

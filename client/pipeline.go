@@ -17,6 +17,9 @@ import (
 // A Pipeline is not safe for concurrent use; it may be reused after Exec.
 type Pipeline struct {
 	c *Client
+	// shares: the per-slot commands of one split command, which need no
+	// expanding (pipeline_expand.go).
+	shares bool
 	// *pipeState is borrowed from a pool on the first Do and returned by
 	// Exec or Reset, so even a Pipeline made for one batch allocates little
 	// beyond its results.

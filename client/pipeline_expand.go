@@ -29,6 +29,9 @@ var errComposite = errors.New("slotrouter: composite command")
 // expand queues the shares of split commands and marks composites; out
 // grows by one slot per share.
 func (p *Pipeline) expand(ctx context.Context, out []Result) ([]composite, []Result) {
+	if p.shares {
+		return nil, out
+	}
 	var comps []composite
 	n := len(p.cmds)
 	for i := range n {
@@ -46,8 +49,8 @@ func (p *Pipeline) expand(ctx context.Context, out []Result) ([]composite, []Res
 			plan, res := p.c.planSplit(info, cmd.args)
 			cp := composite{idx: i, plan: plan, first: len(p.cmds), res: res}
 			if plan != nil {
-				for _, g := range plan.groups {
-					p.Do(g.args...)
+				for j := range plan.groups {
+					p.queue(plan.encode(j))
 				}
 			}
 			comps = append(comps, cp)
@@ -88,4 +91,13 @@ func (p *Pipeline) finishComposites(ctx context.Context, comps []composite, out 
 		}
 	}
 	return out
+}
+
+// queue appends an encoded command.
+func (p *Pipeline) queue(cmd *command) {
+	if p.pipeState == nil {
+		p.pipeState = pipeStatePool.Get().(*pipeState)
+	}
+	p.cmds = append(p.cmds, cmd)
+	p.errs = append(p.errs, nil)
 }
