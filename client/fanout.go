@@ -255,18 +255,26 @@ func (c *Client) DoNodes(ctx context.Context, args ...any) Result {
 	return c.doEach(ctx, true, args)
 }
 
-func (c *Client) doEach(ctx context.Context, all bool, args []any) Result {
+// legCommand encodes and looks up a command for a call that picks its own
+// nodes; the caller releases cmd.
+func (c *Client) legCommand(ctx context.Context, args []any) (cmd *command, readOnly, blocking bool, err error) {
 	if c.closed.Load() {
-		return errResult(ErrClosed)
+		return nil, false, false, ErrClosed
 	}
-	cmd, err := newCommand(args)
+	if cmd, err = newCommand(args); err != nil {
+		return nil, false, false, err
+	}
+	info := c.lookup(ctx, cmd.args)
+	return cmd, info != nil && info.Flags&slots.Readonly != 0, info.IsBlocking(cmd.args), nil
+}
+
+func (c *Client) doEach(ctx context.Context, all bool, args []any) Result {
+	cmd, readOnly, blocking, err := c.legCommand(ctx, args)
 	if err != nil {
 		return errResult(err)
 	}
 	defer cmd.release()
-	info := c.lookup(ctx, cmd.args)
-	readOnly := info != nil && info.Flags&slots.Readonly != 0
-	rs := c.runLegs(ctx, cmd, c.legsFor(all, readOnly), info.IsBlocking(cmd.args))
+	rs := c.runLegs(ctx, cmd, c.legsFor(all, readOnly), blocking)
 	var ok, bad []NodeResult
 	for _, r := range rs {
 		if r.Result.kind == KindInvalid {
@@ -297,19 +305,14 @@ func (l Leg) Master() bool { return l.leg.Master }
 // deadline rules of Client.Do: a master's leg follows its shard to the
 // promoted replica; a replica's leg goes to that replica only.
 func (l Leg) Do(ctx context.Context, args ...any) Result {
-	c := l.c
-	if c.closed.Load() {
-		return errResult(ErrClosed)
-	}
-	cmd, err := newCommand(args)
+	cmd, readOnly, blocking, err := l.c.legCommand(ctx, args)
 	if err != nil {
 		return errResult(err)
 	}
 	defer cmd.release()
-	info := c.lookup(ctx, cmd.args)
 	leg := l.leg
-	leg.Attempt.Idempotent = info != nil && info.Flags&slots.Readonly != 0
-	return c.runLeg(ctx, cmd, leg, info.IsBlocking(cmd.args)).Result
+	leg.Attempt.Idempotent = readOnly
+	return l.c.runLeg(ctx, cmd, leg, blocking).Result
 }
 
 // ForEachMaster calls fn for every master (one per shard) concurrently and

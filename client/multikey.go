@@ -143,13 +143,7 @@ func (p *splitPlan) encode(i int) *command {
 	for _, a := range suffix {
 		add(a)
 	}
-	views := c.args[:0]
-	for j := 0; j < len(offs); j += 2 {
-		o, e := offs[j], offs[j]+offs[j+1]
-		views = append(views, b[o:e:e])
-	}
-	c.buf, c.offs, c.args = b, offs, views
-	c.refs.Store(1)
+	c.seal(b, offs)
 	return c
 }
 
