@@ -69,7 +69,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 	if info != nil {
 		slot, hasKeys, err := info.Slot(cmd.args)
 		if err != nil {
-			return c.crossSlot(ctx, cmd, info, err) // multikey.go
+			return c.crossSlot(ctx, cmd, info, err, pinned) // multikey.go
 		}
 		if !hasKeys && pinned == "" && info.Flags&(slots.AllShards|slots.AllNodes) != 0 {
 			return c.fanout(ctx, cmd, info) // fanout.go

@@ -214,11 +214,16 @@ func intResult(b bool) Result {
 	return Result{kind: KindInt}
 }
 
-// perNode keeps every node's reply: alternating address and reply.
+// perNode keeps every node's reply: alternating address and reply (an
+// address's num marks a master, for Nodes).
 func perNode(rs []NodeResult) Result {
 	arr := make([]Result, 0, 2*len(rs))
 	for _, r := range rs {
-		arr = append(arr, Result{kind: KindBulk, str: r.Addr}, r.Result)
+		addr := Result{kind: KindBulk, str: r.Addr}
+		if r.Master {
+			addr.num = 1
+		}
+		arr = append(arr, addr, r.Result)
 	}
 	return Result{kind: KindNodes, arr: arr}
 }
@@ -237,7 +242,7 @@ func (r Result) Nodes() ([]NodeResult, error) {
 	}
 	out := make([]NodeResult, 0, len(r.arr)/2)
 	for i := 0; i+1 < len(r.arr); i += 2 {
-		out = append(out, NodeResult{Addr: r.arr[i].str, Result: r.arr[i+1]})
+		out = append(out, NodeResult{Addr: r.arr[i].str, Master: r.arr[i].num == 1, Result: r.arr[i+1]})
 	}
 	return out, nil
 }

@@ -109,8 +109,12 @@ func TestFanoutClusterWide(t *testing.T) {
 			t.Fatalf("DoNodes CONFIG GET: %d nodes, %v", len(all), err)
 		}
 		seen := map[string]bool{}
+		masters := 0
 		for _, nr := range all {
 			seen[nr.Addr] = true
+			if nr.Master {
+				masters++
+			}
 			if v, _ := nr.Result.Strings(); !slices.Equal(v, []string{"slowlog-max-len", "77"}) {
 				t.Errorf("%s: %v", nr.Addr, nr.Result)
 			}
@@ -119,6 +123,13 @@ func TestFanoutClusterWide(t *testing.T) {
 			if !seen[s.Addr] {
 				t.Errorf("DoNodes did not reach %s", s.Addr)
 			}
+		}
+		if masters != 3 {
+			t.Errorf("DoNodes marked %d nodes master, want 3", masters)
+		}
+		cross := c.DoOn(ctx, all[0].Addr, "MGET", keyIn(1, "a"), keyIn(2, "a")).Err()
+		if !errors.Is(cross, ErrCrossSlot) {
+			t.Errorf("DoOn of a cross-slot MGET: %v, want CROSSSLOT (DoOn never splits)", cross)
 		}
 		if masters, err := c.DoMasters(ctx, "CLIENT", "LIST").Nodes(); err != nil || len(masters) != 3 {
 			t.Fatalf("DoMasters CLIENT LIST: %d nodes, %v", len(masters), err)

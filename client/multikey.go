@@ -20,9 +20,13 @@ import (
 // command, exactly as the caller wrote it.
 
 // crossSlot handles a command whose keys hash to different slots.
-func (c *Client) crossSlot(ctx context.Context, cmd *command, info *slots.Command, err error) Result {
+// DoOn's pinned commands are never split: they go nowhere but addr.
+func (c *Client) crossSlot(ctx context.Context, cmd *command, info *slots.Command, err error, pinned string) Result {
 	if !errors.Is(err, slots.ErrCrossSlot) {
 		return errResult(err)
+	}
+	if pinned != "" {
+		return crossSlotReply("")
 	}
 	plan, res := c.planSplit(info, cmd.args)
 	if plan == nil {
