@@ -257,7 +257,9 @@ func TestFanoutClusterWide(t *testing.T) {
 // A hung master (SIGSTOP) fails its leg at the caller's deadline; the call
 // returns then, naming that node and carrying the other legs' replies.
 func TestFanoutStoppedMasterLeg(t *testing.T) {
-	cl := startCluster(t, redistest.ClusterOptions{Masters: 3})
+	// A long node timeout: the cluster must not fail the stopped master
+	// (and so refuse every shard with CLUSTERDOWN) while the test runs.
+	cl := startCluster(t, redistest.ClusterOptions{Masters: 3, NodeTimeout: 15 * time.Second})
 	c := newTestClient(t, cl, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
