@@ -41,7 +41,7 @@ const maxScanPasses = 16
 // ran MIGRATE's RESTORE-ASKING for it. So after the walks, every master
 // whose INFO commandstats count of RESTORE-ASKING grew since its walk began,
 // and every master not walked yet (a new owner), is walked again, until a
-// round finds none.
+// round finds none. Where an ACL refuses INFO, moves to that node go unseen.
 func (c *Client) Scan(ctx context.Context, o ScanOptions) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		s := &keyspaceScan{c: c, opts: o, received: map[string]int64{}}
@@ -160,6 +160,10 @@ func (c *Client) restores(ctx context.Context, addr string) (int64, error) {
 	if addr == "" {
 		return 0, ErrNoOwner
 	}
+	// A hung node must not hold the scan: the walk itself finds out, and
+	// follows the shard to its next master.
+	ctx, cancel := context.WithTimeout(ctx, c.opts.HealthTimeout)
+	defer cancel()
 	txt, err := c.DoOn(ctx, addr, "INFO", "commandstats").Text()
 	if err != nil {
 		return 0, err
