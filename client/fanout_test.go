@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,8 +135,30 @@ func TestFanoutClusterWide(t *testing.T) {
 		if masters, err := c.DoMasters(ctx, "CLIENT", "LIST").Nodes(); err != nil || len(masters) != 3 {
 			t.Fatalf("DoMasters CLIENT LIST: %d nodes, %v", len(masters), err)
 		}
-		if slow, err := c.Do(ctx, "SLOWLOG", "GET").Nodes(); err != nil || len(slow) != 6 {
-			t.Fatalf("SLOWLOG GET: %d nodes, %v", len(slow), err)
+		for _, cmd := range []struct {
+			args  []any
+			nodes int
+		}{
+			{[]any{"SLOWLOG", "GET"}, 6}, {[]any{"LATENCY", "LATEST"}, 6}, {[]any{"MEMORY", "STATS"}, 3},
+		} {
+			if rs, err := c.Do(ctx, cmd.args...).Nodes(); err != nil || len(rs) != cmd.nodes {
+				t.Errorf("%v: %d nodes, %v; want %d", cmd.args, len(rs), err, cmd.nodes)
+			}
+		}
+		var mu sync.Mutex
+		visited := map[string]bool{}
+		err = c.ForEachNode(ctx, func(ctx context.Context, l Leg) error {
+			role, err := l.Do(ctx, "ROLE").Slice()
+			if err == nil && (role[0] == "master") != l.Master() {
+				err = fmt.Errorf("%s says %v", l.Addr(), role[0])
+			}
+			mu.Lock()
+			visited[l.Addr()] = true
+			mu.Unlock()
+			return err
+		})
+		if err != nil || len(visited) != 6 {
+			t.Fatalf("ForEachNode visited %d nodes: %v", len(visited), err)
 		}
 	})
 	t.Run("MGET over 100 slots keeps key order and nils", func(t *testing.T) {
