@@ -184,6 +184,16 @@ func TestScanSurvivesSlotMigration(t *testing.T) {
 		if len(fields) != 2000 || len(members) != 1111 || len(scored) != 2000 {
 			t.Fatalf("HSCAN %d fields, SSCAN MATCH m1* %d members, ZSCAN %d members", len(fields), len(members), len(scored))
 		}
+		zsets := map[string]bool{} // at least once: repeats are allowed
+		for k, err := range c.Scan(ctx, ScanOptions{Type: "zset"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			zsets[k] = true
+		}
+		if len(zsets) != 1 || !zsets[z] {
+			t.Fatalf("Scan TYPE zset = %v, want only %q", zsets, z)
+		}
 	})
 	t.Run("ForEachMaster", func(t *testing.T) {
 		var total int64
