@@ -69,8 +69,8 @@ type RedirectError = router.RedirectError
 type Redirect = router.Redirect
 
 // FanoutError is returned when a command sent to several nodes (a fan-out by
-// the server's request policy, a multi-key command split by slot, a
-// ForEachMaster callback, a Scan) failed on some of them. Failed names every
+// the server's request policy, a multi-key command split by slot, DoMasters,
+// DoNodes, a ForEachMaster callback) failed on some of them. Failed names every
 // node that failed and why; Succeeded carries the replies of the others, so a
 // caller can still use them. It matches each failure with errors.Is/As, e.g.
 // errors.Is(err, context.DeadlineExceeded).
