@@ -89,39 +89,31 @@ func (s *keyspaceScan) baseline(ctx context.Context, addr string) {
 // walk runs one master's SCAN to its end, yielding every name.
 func (s *keyspaceScan) walk(ctx context.Context, leg router.Leg, yield func(string, error) bool) error {
 	leg.Attempt.Idempotent = true // a read: safe to resend; never ReadOnly, the cursor belongs to the master
-	owner := leg.Addr
 	pinned := ""
 	if leg.Pinned {
 		pinned = leg.Addr
-	} else {
-		a := leg.Attempt
-		owner, _ = s.c.router.Target(&a)
 	}
+	owner := s.c.legAddr(leg)
 	s.baseline(ctx, owner)
-	cursor := "0"
-	for {
-		var served string
-		keys, next, err := s.c.scanCall(ctx, scanArgs("SCAN", "", cursor, s.opts), leg.Attempt, pinned, &served)
-		if err != nil {
-			return err
-		}
+	moved := func(addr string) { s.baseline(ctx, addr) }
+	return s.c.cursorWalk(ctx, "SCAN", "", s.opts, leg.Attempt, pinned, owner, moved, func(keys []string) bool {
 		for _, k := range keys {
 			if !yield(k, nil) {
-				return errStopped
+				return false
 			}
 		}
-		switch {
-		case served != owner:
-			// A failover moved the walk: a cursor of another node means
-			// nothing here, so start over on this one.
-			owner, cursor = served, "0"
-			s.baseline(ctx, owner)
-		case next == "0":
-			return nil
-		default:
-			cursor = next
-		}
+		return true
+	})
+}
+
+// legAddr is the node leg goes to now ("" while its shard has no master).
+func (c *Client) legAddr(leg router.Leg) string {
+	if leg.Pinned {
+		return leg.Addr
 	}
+	a := leg.Attempt
+	addr, _ := c.router.Target(&a)
+	return addr
 }
 
 // arrivals returns the masters to walk again: those that received migrated
@@ -130,11 +122,7 @@ func (s *keyspaceScan) walk(ctx context.Context, leg router.Leg, yield func(stri
 func (s *keyspaceScan) arrivals(ctx context.Context) []router.Leg {
 	var again []router.Leg
 	for _, leg := range s.c.router.Masters() {
-		addr := leg.Addr
-		if !leg.Pinned {
-			a := leg.Attempt
-			addr, _ = s.c.router.Target(&a)
-		}
+		addr := s.c.legAddr(leg)
 		before, walked := s.received[addr]
 		n, err := s.c.restores(ctx, addr)
 		var refused *Error
@@ -224,26 +212,29 @@ func (c *Client) scanCall(ctx context.Context, args []any, a router.Attempt, pin
 	return elems, next, err
 }
 
-// scanKey walks one key's collection with HSCAN, SSCAN or ZSCAN, routed by
-// the key: a failover or a migration of the key's slot starts the walk over
-// on the node that now holds it. Elements come as the command returns them.
-func (c *Client) scanKey(ctx context.Context, name, key string, o ScanOptions, yield func([]string) bool) error {
-	a := router.Attempt{Slot: slots.Of(key), HasSlot: true, Idempotent: true}
-	var owner string // the node the cursor belongs to
+// cursorWalk runs one SCAN-family walk to its end. The cursor belongs to
+// the node that answered: when another one answers (a failover, the key's
+// migration), the walk starts over there, after moved(addr) when moved is
+// set. owner is the node expected to answer first ("" when unknown). It
+// returns errStopped when yield asks to stop.
+func (c *Client) cursorWalk(ctx context.Context, name, key string, o ScanOptions, a router.Attempt, pinned, owner string,
+	moved func(addr string), yield func([]string) bool) error {
 	cursor := "0"
 	for {
 		var served string
-		elems, next, err := c.scanCall(ctx, scanArgs(name, key, cursor, o), a, "", &served)
+		elems, next, err := c.scanCall(ctx, scanArgs(name, key, cursor, o), a, pinned, &served)
 		if err != nil {
 			return err
 		}
 		if !yield(elems) {
-			return nil
+			return errStopped
 		}
 		switch {
 		case owner != "" && served != owner:
-			// A failover or the key's migration moved the walk: start over.
 			owner, cursor = served, "0"
+			if moved != nil {
+				moved(owner)
+			}
 		case next == "0":
 			return nil
 		default:
@@ -252,24 +243,36 @@ func (c *Client) scanKey(ctx context.Context, name, key string, o ScanOptions, y
 	}
 }
 
-// SScan yields the members of the set at key (SSCAN), at least once each
-// for members present for the whole walk.
-func (c *Client) SScan(ctx context.Context, key string, o ScanOptions) iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
-		stopped := false
-		err := c.scanKey(ctx, "SSCAN", key, o, func(elems []string) bool {
-			for _, e := range elems {
-				if !yield(e, nil) {
-					stopped = true
+// keyScan walks one key's collection with HSCAN, SSCAN or ZSCAN, routed by
+// the key: a failover or a migration of the key's slot starts the walk over
+// on the node that now holds it. Each run of step elements becomes one T.
+func keyScan[T any](ctx context.Context, c *Client, name, key string, o ScanOptions, step int, conv func([]string) (T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		a := router.Attempt{Slot: slots.Of(key), HasSlot: true, Idempotent: true}
+		err := c.cursorWalk(ctx, name, key, o, a, "", "", nil, func(elems []string) bool {
+			for i := 0; i+step <= len(elems); i += step {
+				v, err := conv(elems[i : i+step])
+				if err != nil {
+					yield(zero, err)
+					return false
+				}
+				if !yield(v, nil) {
 					return false
 				}
 			}
 			return true
 		})
-		if err != nil && !stopped {
-			yield("", err)
+		if err != nil && !errors.Is(err, errStopped) {
+			yield(zero, err)
 		}
 	}
+}
+
+// SScan yields the members of the set at key (SSCAN), at least once each
+// for members present for the whole walk.
+func (c *Client) SScan(ctx context.Context, key string, o ScanOptions) iter.Seq2[string, error] {
+	return keyScan(ctx, c, "SSCAN", key, o, 1, func(e []string) (string, error) { return e[0], nil })
 }
 
 // FieldValue is one field of a hash.
@@ -277,21 +280,7 @@ type FieldValue struct{ Field, Value string }
 
 // HScan yields the fields of the hash at key (HSCAN), as SScan does.
 func (c *Client) HScan(ctx context.Context, key string, o ScanOptions) iter.Seq2[FieldValue, error] {
-	return func(yield func(FieldValue, error) bool) {
-		stopped := false
-		err := c.scanKey(ctx, "HSCAN", key, o, func(elems []string) bool {
-			for i := 0; i+1 < len(elems); i += 2 {
-				if !yield(FieldValue{elems[i], elems[i+1]}, nil) {
-					stopped = true
-					return false
-				}
-			}
-			return true
-		})
-		if err != nil && !stopped {
-			yield(FieldValue{}, err)
-		}
-	}
+	return keyScan(ctx, c, "HSCAN", key, o, 2, func(e []string) (FieldValue, error) { return FieldValue{e[0], e[1]}, nil })
 }
 
 // MemberScore is one member of a sorted set.
@@ -302,25 +291,11 @@ type MemberScore struct {
 
 // ZScan yields the members of the sorted set at key (ZSCAN), as SScan does.
 func (c *Client) ZScan(ctx context.Context, key string, o ScanOptions) iter.Seq2[MemberScore, error] {
-	return func(yield func(MemberScore, error) bool) {
-		stopped := false
-		err := c.scanKey(ctx, "ZSCAN", key, o, func(elems []string) bool {
-			for i := 0; i+1 < len(elems); i += 2 {
-				score, err := strconv.ParseFloat(elems[i+1], 64)
-				if err != nil {
-					yield(MemberScore{}, &ReplyTypeError{Want: "score", Got: KindBulk, Text: elems[i+1]})
-					stopped = true
-					return false
-				}
-				if !yield(MemberScore{elems[i], score}, nil) {
-					stopped = true
-					return false
-				}
-			}
-			return true
-		})
-		if err != nil && !stopped {
-			yield(MemberScore{}, err)
+	return keyScan(ctx, c, "ZSCAN", key, o, 2, func(e []string) (MemberScore, error) {
+		score, err := strconv.ParseFloat(e[1], 64)
+		if err != nil {
+			return MemberScore{}, &ReplyTypeError{Want: "score", Got: KindBulk, Text: e[1]}
 		}
-	}
+		return MemberScore{e[0], score}, nil
+	})
 }
