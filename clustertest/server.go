@@ -83,8 +83,12 @@ func (n *Node) listen(addr string) error {
 	}
 	n.life.Lock()
 	n.ln = ln
-	n.addr = ln.Addr().String()
-	n.port = ln.Addr().(*net.TCPAddr).Port
+	// Other nodes render addr and port into CLUSTER NODES without taking
+	// n.life, so a restart on the same port must not write them again.
+	if a := ln.Addr().String(); a != n.addr {
+		n.addr = a
+		n.port = ln.Addr().(*net.TCPAddr).Port
+	}
 	n.conns = map[*conn]struct{}{}
 	n.gen = make(chan struct{})
 	n.dead = false
