@@ -20,6 +20,10 @@ type driver interface {
 	Set(ctx context.Context, key, val string) error
 	// Pipeline sends one GET per key in a single batch (keys span slots).
 	Pipeline(ctx context.Context, keys []string) error
+	// MGet reads keys spanning slots the library's best way: slotrouter's
+	// MGET (split by slot, one pipelined round per node), go-redis'
+	// pipelined GETs, rueidis' DoMulti.
+	MGet(ctx context.Context, keys []string) error
 	Close()
 }
 
@@ -74,6 +78,15 @@ func (d srDriver) Pipeline(ctx context.Context, keys []string) error {
 	return err
 }
 
+func (d srDriver) MGet(ctx context.Context, keys []string) error {
+	args := make([]any, 1, len(keys)+1)
+	args[0] = "MGET"
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return d.c.Do(ctx, args...).Err()
+}
+
 func (d srDriver) Close() { _ = d.c.Close() }
 
 // --- rueidis ---
@@ -113,6 +126,9 @@ func (d rueidisDriver) Pipeline(ctx context.Context, keys []string) error {
 	}
 	return nil
 }
+
+// MGet: rueidis' cross-slot answer is DoMulti of GETs.
+func (d rueidisDriver) MGet(ctx context.Context, keys []string) error { return d.Pipeline(ctx, keys) }
 
 func (d rueidisDriver) Close() { d.c.Close() }
 
@@ -172,6 +188,10 @@ func (d *goRedisDriver) Pipeline(ctx context.Context, keys []string) error {
 	}
 	return err
 }
+
+// MGet: go-redis' ClusterClient refuses a cross-slot MGET; its answer is a
+// pipeline of GETs.
+func (d *goRedisDriver) MGet(ctx context.Context, keys []string) error { return d.Pipeline(ctx, keys) }
 
 func (d *goRedisDriver) Close() {
 	if d.ap != nil {

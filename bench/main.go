@@ -7,6 +7,7 @@
 //	go run . -quick                  # a shorter run
 //	go run . -addrs 127.0.0.1:7000   # an existing cluster (failover rounds still launch their own)
 //	go run . -pubsub                 # only the sharded pub/sub failover round (results/pubsub.md)
+//	go run . -mget                   # only MGET of 100 keys over all slots against the peers' batches
 package main
 
 import (
@@ -41,7 +42,7 @@ func parseFlags() (*config, error) {
 	var (
 		addrs    = flag.String("addrs", "", "comma-separated seed nodes of an existing cluster (default: start one)")
 		clients  = flag.String("clients", "", "comma-separated subset of: slotrouter,rueidis,go-redis,go-redis-auto")
-		wls      = flag.String("workloads", "", "comma-separated subset of: GET,SET,MIX80/20,PIPE100")
+		wls      = flag.String("workloads", "", "comma-separated subset of: GET,SET,MIX80/20,PIPE100,MGET100")
 		gs       = flag.String("goroutines", "1,16,64,256", "concurrency levels")
 		dur      = flag.Duration("duration", time.Second, "measured window per client, row and round")
 		warm     = flag.Duration("warmup", 250*time.Millisecond, "warm-up before each measured window")
@@ -50,6 +51,7 @@ func parseFlags() (*config, error) {
 		ceil     = flag.Bool("ceiling", true, "run redis-benchmark --cluster as the ceiling")
 		out      = flag.String("out", "results", "directory for latest.md and the SVG chart")
 		quick    = flag.Bool("quick", false, "short run: 1 round of 400ms at 1,16,64 goroutines")
+		mget     = flag.Bool("mget", false, "only MGET of 100 keys over all slots: slotrouter MGET vs go-redis pipelined GETs vs rueidis DoMulti, 1 and 16 goroutines, no failover or ceiling")
 		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
 		pubsub   = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
 	)
@@ -57,6 +59,11 @@ func parseFlags() (*config, error) {
 	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
+	}
+	if *mget {
+		*wls, *clients, *gs = "MGET100", "slotrouter,rueidis,go-redis", "1,16"
+		c.failover, c.ceiling = false, false
+		c.out = filepath.Join(c.out, "mget") // keep results/latest.md the full run's
 	}
 	if *addrs != "" {
 		c.addrs = strings.Split(*addrs, ",")

@@ -108,7 +108,7 @@ func (r *results) markdown() string {
 		w("- %s\n", h)
 	}
 	w("\n## Throughput (commands/s; in parentheses: ratio to the best peer of the row)\n\n")
-	w("PIPE100 counts commands (100 per pipeline); go-redis-auto has no pipeline row (it batches implicitly).\n\n")
+	w("PIPE100 counts commands (100 per pipeline); MGET100 counts keys (slotrouter: one MGET of 100 keys over all slots; the peers: their batch of 100 GETs, as neither splits a cross-slot MGET); go-redis-auto has neither row (it batches implicitly).\n\n")
 	w("| workload | goroutines |")
 	for _, c := range r.clients {
 		w(" %s |", c)

@@ -40,6 +40,9 @@ var workloads = []workload{
 	{name: "PIPE100", opsPerCall: pipelineLen, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
 		return d.Pipeline(ctx, k.batch(g, i))
 	}},
+	{name: "MGET100", opsPerCall: pipelineLen, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
+		return d.MGet(ctx, k.batch(g, i))
+	}},
 }
 
 // keyspace is the fixed set of keys every client works on; values are 16

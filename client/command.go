@@ -106,7 +106,14 @@ func newCommand(args []any) (*command, error) {
 		}
 		b = append(b, '\r', '\n')
 	}
-	// Views are cut only now: appends above may have moved the buffer.
+	c.seal(b, offs)
+	return c, nil
+}
+
+// seal adopts the encoded request b, whose argument payloads sit at the
+// (start, length) pairs offs, and cuts the argument views. Views are cut
+// only now: appending to b may have moved it.
+func (c *command) seal(b []byte, offs []int) {
 	views := c.args[:0]
 	for j := 0; j < len(offs); j += 2 {
 		o, e := offs[j], offs[j]+offs[j+1]
@@ -114,7 +121,6 @@ func newCommand(args []any) (*command, error) {
 	}
 	c.buf, c.offs, c.args = b, offs, views
 	c.refs.Store(1)
-	return c, nil
 }
 
 func appendFloat(dst []byte, f float64, bits int) []byte {

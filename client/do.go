@@ -72,12 +72,23 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		}
 		slot, hasKeys, err := info.Slot(cmd.args)
 		if err != nil {
-			return errResult(err)
+			return c.crossSlot(ctx, cmd, info, err, pinned) // multikey.go
+		}
+		if !hasKeys && pinned == "" && info.Flags&(slots.AllShards|slots.AllNodes) != 0 {
+			return c.fanout(ctx, cmd, info) // fanout.go
 		}
 		a.Slot, a.HasSlot = slot, hasKeys
 		a.ReadOnly = info.Flags&slots.Readonly != 0
 		blocking = info.IsBlocking(cmd.args)
 	}
+	return c.attemptLoop(ctx, cmd, a, blocking, pinned, nil)
+}
+
+// attemptLoop sends cmd until the router is done with it. Fan-out legs
+// enter here with an Attempt routed by a slot of their shard; served, when
+// not nil, is set to the last node asked (the one whose reply or failure
+// is returned), which a scan needs to know whose cursor it holds.
+func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt, blocking bool, pinned string, served *string) Result {
 	var last error
 	for attempt := 1; ; attempt++ {
 		addr := pinned
@@ -97,6 +108,9 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 				}
 				continue
 			}
+		}
+		if served != nil {
+			*served = addr
 		}
 		n := c.node(addr)
 		var res Result

@@ -27,4 +27,12 @@
 // friends convert them, and IsNil (or errors.Is(err, ErrNil)) tells a nil
 // reply from an empty string. Error replies match their kind:
 // errors.Is(err, ErrClusterDown), errors.As(err, &*Error).
+//
+// Commands without one slot go where the server's command tips say
+// (fanout.go): DBSIZE, KEYS, FLUSHALL, SCRIPT EXISTS and the like run on
+// every master, CONFIG SET and SCRIPT LOAD on every node, and the replies
+// are merged (summed, ANDed, concatenated, or kept node by node, see
+// Result.Nodes); MGET, MSET, DEL, UNLINK, EXISTS and TOUCH across slots are
+// split into one command per slot, not atomically (multikey.go). Scan walks
+// every master's keyspace through failovers and migrations (scan.go).
 package client

@@ -2,6 +2,8 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/slotrouter/slotrouter/router"
 )
@@ -62,6 +64,9 @@ var (
 	// ErrTxFailed is returned when EXEC was refused because a WATCHed key
 	// changed: nothing in the transaction ran; run it again.
 	ErrTxFailed = errors.New("slotrouter: transaction aborted: a watched key changed")
+	// ErrScanUnstable ends a Scan whose keys kept moving between nodes
+	// through every one of its bounded rounds of walks.
+	ErrScanUnstable = errors.New("slotrouter: scan: keys kept moving between nodes")
 )
 
 // RedirectError is returned when a command was redirected more often than
@@ -84,3 +89,38 @@ var (
 	// slot, or a new view routes them elsewhere) while it was still up.
 	ErrSubscriptionMoved = errors.New("slotrouter: subscription moved: the node no longer serves these channels")
 )
+
+// FanoutError is returned when a command sent to several nodes (a fan-out by
+// the server's request policy, a multi-key command split by slot, DoMasters,
+// DoNodes, a ForEachMaster callback) failed on some of them. Failed names every
+// node that failed and why; Succeeded carries the replies of the others, so a
+// caller can still use them. It matches each failure with errors.Is/As, e.g.
+// errors.Is(err, context.DeadlineExceeded).
+type FanoutError struct {
+	Command   string // the command's name as sent
+	Failed    []NodeResult
+	Succeeded []NodeResult
+}
+
+func (e *FanoutError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "slotrouter: %s failed on %d of %d parts", e.Command, len(e.Failed), len(e.Failed)+len(e.Succeeded))
+	named := map[string]bool{} // one line per node: a split sends a node several parts
+	for _, f := range e.Failed {
+		if named[f.Addr] {
+			continue
+		}
+		named[f.Addr] = true
+		fmt.Fprintf(&b, "; %s: %v", f.Addr, f.Result.Err())
+	}
+	return b.String()
+}
+
+// Unwrap returns the failed legs' errors.
+func (e *FanoutError) Unwrap() []error {
+	out := make([]error, 0, len(e.Failed))
+	for _, f := range e.Failed {
+		out = append(out, f.Result.Err())
+	}
+	return out
+}

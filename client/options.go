@@ -71,6 +71,13 @@ type Options struct {
 	// Default 1: one pipelined connection serves any number of callers.
 	ConnsPerNode int
 
+	// RefuseCrossSlot makes a multi-key command whose keys hash to several
+	// slots (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) fail with CROSSSLOT
+	// (errors.Is(err, ErrCrossSlot)), as the server would, instead of being
+	// split into one command per slot. Default false: split, which is not
+	// atomic across slots.
+	RefuseCrossSlot bool
+
 	// Source replaces Redis Cluster discovery: Sentinel, role probes, or
 	// your own. Addrs are then only used by your source.
 	Source router.Source

@@ -18,6 +18,9 @@ import (
 type Pipeline struct {
 	c  *Client
 	tx uint8 // txNone, or a transaction's pipeline (tx.go)
+	// shares: the per-slot commands of one split command, which need no
+	// expanding (pipeline_expand.go).
+	shares bool
 	// *pipeState is borrowed from a pool on the first Do and returned by
 	// Exec or Reset, so even a Pipeline made for one batch allocates little
 	// beyond its results.
@@ -126,6 +129,8 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 		return out, ErrClosed
 	}
+	var comps []composite
+	comps, out = p.expand(ctx, out) // pipeline_expand.go
 	if cap(p.todo) < len(p.cmds) {
 		p.todo = make([]pending, len(p.cmds))
 	}
@@ -229,6 +234,7 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 	}
 	p.ptrs = todo[:0]
+	out = p.finishComposites(ctx, comps, out)
 	for _, r := range out {
 		if err := r.Err(); err != nil && !errors.Is(err, ErrNil) {
 			return out, err

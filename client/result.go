@@ -30,9 +30,10 @@ const (
 	KindMap                 // RESP3 map, stored as alternating keys and values
 	KindSet                 // RESP3 set
 	KindPush                // RESP3 out-of-band push
+	KindNodes               // one reply per node of a fan-out without a merge rule (Result.Nodes)
 )
 
-var kindNames = [...]string{"invalid", "string", "error", "integer", "bulk", "array", "nil", "double", "boolean", "map", "set", "push"}
+var kindNames = [...]string{"invalid", "string", "error", "integer", "bulk", "array", "nil", "double", "boolean", "map", "set", "push", "nodes"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -184,7 +185,7 @@ func (r Result) Bool() (bool, error) {
 }
 
 func (r Result) isAggregate() bool {
-	return r.kind == KindArray || r.kind == KindMap || r.kind == KindSet || r.kind == KindPush
+	return r.kind == KindArray || r.kind == KindMap || r.kind == KindSet || r.kind == KindPush || r.kind == KindNodes
 }
 
 // Results returns the elements of an array (or RESP3 map, set, push) reply.
@@ -234,7 +235,7 @@ func (r Result) value() any {
 	case KindArray, KindSet, KindPush:
 		s, _ := r.Slice()
 		return s
-	case KindMap:
+	case KindMap, KindNodes:
 		m := make(map[string]any, len(r.arr)/2)
 		for i := 0; i+1 < len(r.arr); i += 2 {
 			k, err := r.arr[i].Text()
