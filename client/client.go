@@ -56,6 +56,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		DialTimeout:   opts.DialTimeout,
 		HealthTimeout: opts.HealthTimeout,
 		Conns:         opts.ConnsPerNode,
+		MaxReply:      opts.MaxReplyBytes,
 		Logger:        opts.Logger,
 	}
 	empty := map[string]*node{}

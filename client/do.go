@@ -115,8 +115,8 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 			if !a.ReadOnly && !a.Idempotent {
 				a.Idempotent = isIdempotent(ctx)
 			}
-			if pinned != "" {
-				return errResult(err)
+			if pinned != "" || errors.Is(err, ErrReplyTooLarge) {
+				return errResult(err) // a bigger reply next time would fail the same way
 			}
 			dec := c.router.OnFailure(ctx, &a, addr, err, sent)
 			if dec.Action == router.Done {

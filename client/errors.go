@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/slotrouter/slotrouter/router"
 )
@@ -62,3 +63,17 @@ type RedirectError = router.RedirectError
 
 // Redirect is one MOVED or ASK hop.
 type Redirect = router.Redirect
+
+// ErrReplyTooLarge matches a *ReplyTooLargeError.
+var ErrReplyTooLarge = errors.New("slotrouter: reply over Options.MaxReplyBytes")
+
+// ReplyTooLargeError: a reply would have held more than Limit bytes in
+// memory (payloads plus a Result per element). The connection it arrived on
+// is closed: the rest of the reply is never read.
+type ReplyTooLargeError struct{ Limit int64 }
+
+func (e *ReplyTooLargeError) Error() string {
+	return "slotrouter: reply over Options.MaxReplyBytes (" + strconv.FormatInt(e.Limit, 10) + " bytes)"
+}
+
+func (e *ReplyTooLargeError) Is(target error) bool { return target == ErrReplyTooLarge }

@@ -61,6 +61,13 @@ type Options struct {
 	// ConnsPerNode is how many multiplexed connections each node gets.
 	// Default 1: one pipelined connection serves any number of callers.
 	ConnsPerNode int
+	// MaxReplyBytes caps what one reply may hold in memory: its payload
+	// bytes plus one Result (72 bytes) per element, so a reply of many tiny
+	// elements counts for what it really costs. Over it the call fails with
+	// ErrReplyTooLarge and the connection is closed. Default
+	// DefaultMaxReplyBytes (512 MB, Redis's proto-max-bulk-len, so any
+	// value the server can store can be read); negative means no cap.
+	MaxReplyBytes int64
 
 	// Source replaces Redis Cluster discovery: Sentinel, role probes, or
 	// your own. Addrs are then only used by your source.
