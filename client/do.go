@@ -74,6 +74,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		a.Slot, a.HasSlot = slot, hasKeys
 		a.ReadOnly = info.Flags&slots.Readonly != 0
 		blocking = info.IsBlocking(cmd.args)
+		cmd.slow = mayTakeLong(info, cmd.args)
 	}
 	var last error
 	for attempt := 1; ; attempt++ {

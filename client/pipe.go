@@ -29,8 +29,13 @@ import (
 // timeout, HealthTimeout, bounds it. Neither applies to TLS pipes, which
 // always flush on a goroutine because a timed-out tls.Conn write is fatal.)
 //
-// Blocking commands do not belong here: a reply that takes longer than
-// HealthTimeout closes the pipe. They go to node.doDedicated.
+// Liveness is judged by progress, not completion: a pipe is alive while
+// reply bytes arrive (a 512 MB value may take seconds) or while a command
+// the server may legitimately take long on (EVAL, FCALL, KEYS, ...: see
+// mayTakeLong) is outstanding, whose caller's ctx bounds it. Otherwise
+// requests outstanding with no byte for HealthTimeout close the pipe: a hung
+// node is declared so as fast as ever. Blocking commands still go to
+// node.doDedicated: on a shared pipe they would hold every later caller.
 type pipe struct {
 	addr         string
 	conn         net.Conn
@@ -66,6 +71,7 @@ type pipe struct {
 	broken    atomic.Bool  // fast-path check for node
 	sent      atomic.Int64 // calls handed to Write
 	done      atomic.Int64 // calls whose replies have been read
+	slowOut   atomic.Int32 // outstanding calls holding a command that may take long
 
 	// Write-deadline cache, owned by whoever holds the flushing role.
 	wdl      time.Time
@@ -74,6 +80,7 @@ type pipe struct {
 	// Health checker state, owned by the timer callback.
 	timer      *time.Timer
 	lastDone   int64
+	lastBytes  int64
 	stallSince time.Time
 }
 
@@ -103,6 +110,7 @@ type call struct {
 	done    chan struct{} // capacity 1, drained before reuse
 	state   atomic.Uint32
 	n       int      // replies expected (not counting ASKING acks)
+	slow    bool     // holds a command that may take long (counted in slowOut)
 	asks    []bool   // asks[i]: reply i is preceded by an ASKING ack
 	results []Result // filled by the reader
 	err     error    // transport failure, set before done
@@ -118,6 +126,7 @@ func getCall(n int) *call {
 	c := callPool.Get().(*call)
 	c.state.Store(callWaiting)
 	c.n = n
+	c.slow = false
 	c.err = nil
 	c.ack = Result{}
 	return c
@@ -291,10 +300,15 @@ func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command)
 	}
 	if one != nil {
 		p.appendLocked(one, c.asks[0])
+		c.slow = one.slow
 	} else {
 		for i, cmd := range many {
 			p.appendLocked(cmd, c.asks[i])
+			c.slow = c.slow || cmd.slow
 		}
+	}
+	if c.slow {
+		p.slowOut.Add(1)
 	}
 	p.queue = append(p.queue, c)
 	p.unflushed++
@@ -452,25 +466,26 @@ func (p *pipe) fail(op string, err error) {
 
 func (p *pipe) close() { p.fail("closed", net.ErrClosed) }
 
-// healthCheck closes the pipe when requests are outstanding and no reply
-// has arrived for the health timeout. It runs on a timer, so the hot path
-// pays nothing but two atomic counters.
+// healthCheck closes the pipe when requests are outstanding, none of them
+// may legitimately take long, and not one reply byte has arrived for the
+// health timeout. It runs on a timer, so the hot path pays nothing but
+// atomic counters.
 func (p *pipe) healthCheck() {
 	if p.broken.Load() {
 		return
 	}
 	now := time.Now()
-	sent, done := p.sent.Load(), p.done.Load()
+	sent, done, got := p.sent.Load(), p.done.Load(), p.rd.progress.Load()
 	switch {
 	case sent == done:
 		p.stallSince = time.Time{}
-	case done != p.lastDone || p.stallSince.IsZero():
+	case done != p.lastDone || got != p.lastBytes || p.slowOut.Load() > 0 || p.stallSince.IsZero():
 		p.stallSince = now // progress (or a new stall): the clock starts now
 	case now.Sub(p.stallSince) >= p.health:
 		p.fail("health", &healthError{after: p.health.String()})
 		return
 	}
-	p.lastDone = done
+	p.lastDone, p.lastBytes = done, got
 	p.timer.Reset(p.tick())
 }
 

@@ -74,6 +74,9 @@ func (p *pipe) next() (*call, error) {
 	}
 	p.pend[p.head] = nil
 	p.head++
+	if c.slow {
+		p.slowOut.Add(-1)
+	}
 	p.done.Add(1)
 	return c, nil
 }

@@ -143,6 +143,7 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 			pd.a.Slot, pd.a.HasSlot = slot, hasKeys
 			pd.a.ReadOnly = info.Flags&slots.Readonly != 0
 			pd.blocking = info.IsBlocking(cmd.args)
+			cmd.slow = mayTakeLong(info, cmd.args)
 		}
 		pd.a.Idempotent = isIdempotent(ctx)
 		todo = append(todo, pd)

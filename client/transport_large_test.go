@@ -93,7 +93,7 @@ func TestLargeArrayUnderDeadline(t *testing.T) {
 func TestLargeBulkUnderDeadline(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	n := testNode(t, srv.Addr, nil)
-	for _, size := range []int{100 << 20} {
+	for _, size := range []int{100 << 20, maxBulkLen} {
 		key := fmt.Sprintf("big:%d", size)
 		head := fmt.Sprintf("head-of-%d-", size)
 		mustDo(t, n, "SETRANGE", key, size-1, "$") // zero-filled on the server

@@ -1,0 +1,87 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slotrouter/slotrouter/internal/redistest"
+)
+
+// busyScript holds the server for ARGV[1] microseconds, then returns ARGV[2].
+const busyScript = `local t0 = redis.call('TIME')
+local start = t0[1] * 1000000 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1]) then break end
+end
+return ARGV[2]`
+
+// A script that runs longer than HealthTimeout used to fail after
+// HealthTimeout with "health ... no reply within" although it ran, and took
+// every call queued behind it down too. Now the pipe counts as alive while
+// a command that may take long is outstanding, so the script and the call
+// behind it succeed, and a script longer than its caller's deadline fails
+// only at that deadline.
+func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	const health = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{Addrs: []string{srv.Addr}, HealthTimeout: health})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(ctx, "SET", "behind", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	run := 4 * health
+	var wg sync.WaitGroup
+	var behind Result
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(run / 4) // queued behind the script on the same pipe
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		behind = c.Do(cctx, "GET", "behind")
+	}()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	start := time.Now()
+	r := c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(run/time.Microsecond)), "done")
+	took := time.Since(start)
+	scancel()
+	wg.Wait()
+	if s, err := r.Text(); err != nil || s != "done" {
+		t.Fatalf("script of %v with HealthTimeout %v: %s %v (after %v)", run, health, r, err, took)
+	}
+	if s, err := behind.Text(); err != nil || s != "v" {
+		t.Fatalf("the call queued behind the script: %s %v", behind, err)
+	}
+	if took < run {
+		t.Fatalf("script returned after %v, before it could have run %v", took, run)
+	}
+
+	// Longer than the caller's deadline: it fails at that deadline, not
+	// at HealthTimeout.
+	const callerDL = 3 * health
+	sctx, scancel = context.WithTimeout(context.Background(), callerDL)
+	defer scancel()
+	start = time.Now()
+	err = c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(2*callerDL/time.Microsecond)), "late").Err()
+	took = time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the caller's deadline, got %v after %v", err, took)
+	}
+	if took < callerDL-5*time.Millisecond {
+		t.Fatalf("returned after %v, before the caller's deadline %v", took, callerDL)
+	}
+	// The pipe survived: the next call on it is answered once the script ends.
+	if s, err := c.Do(ctx, "GET", "behind").Text(); err != nil || s != "v" {
+		t.Fatalf("after the abandoned script: %q %v", s, err)
+	}
+}
