@@ -35,7 +35,11 @@ type Client struct {
 
 	closed atomic.Bool
 	stop   chan struct{}
-	wg     sync.WaitGroup
+	// life ends at Close: work done for every caller (command learning)
+	// runs under it rather than under any one caller's ctx.
+	life    context.Context
+	endLife context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New connects to the deployment behind opts.Addrs (or opts.Source) and
@@ -46,6 +50,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, errors.New("slotrouter: client.Options needs Addrs or a Source")
 	}
 	c := &Client{opts: opts, stop: make(chan struct{})}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	c.cfg = connConfig{
 		Dial:          opts.Dialer,
 		TLS:           opts.TLS,
@@ -137,6 +142,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	close(c.stop)
+	c.endLife()
 	c.router.Close()
 	c.deploy.close()
 	c.wg.Wait()

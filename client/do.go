@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slotrouter/slotrouter/router"
 	"github.com/slotrouter/slotrouter/slots"
@@ -64,6 +65,9 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		return errResult(ErrClosed)
 	}
 	info := c.lookup(ctx, cmd.args)
+	if info == nil && ctx.Err() != nil {
+		return errResult(ctx.Err()) // left while the command was being learnt
+	}
 	var a router.Attempt
 	blocking := false
 	if info != nil {
@@ -203,8 +207,15 @@ func mayRedirect(msg string) bool {
 	return false
 }
 
+// learnTimeout bounds one COMMAND INFO that learns an unknown command. It
+// runs for every caller that needs the answer, under none of their contexts.
+const learnTimeout = 5 * time.Second
+
 // lookup finds the command in the key table, learning unknown (module)
-// commands from the server's COMMAND INFO once.
+// commands from the server's COMMAND INFO once. The question is asked once
+// for all callers (singleflight) under the client's own context, and each
+// caller waits for the answer only as long as its own ctx allows: nil then,
+// with ctx.Err() set.
 func (c *Client) lookup(ctx context.Context, args [][]byte) *slots.Command {
 	t := c.cmds.Load()
 	if info := t.Lookup(args); info != nil {
@@ -219,31 +230,44 @@ func (c *Client) lookup(ctx context.Context, args [][]byte) *slots.Command {
 	if _, ok := c.unknown.Load(name); ok {
 		return nil
 	}
-	v, _, _ := c.learn.Do(name, func() (any, error) {
-		if info := c.cmds.Load().Lookup(args); info != nil {
-			return info, nil
+	ch := c.learn.DoChan(name, func() (any, error) { return c.learnCommand(name) })
+	select {
+	case r := <-ch:
+		info, _ := r.Val.(*slots.Command)
+		if info != nil {
+			return info
 		}
-		reply, err := c.Do(ctx, "COMMAND", "INFO", name).Slice()
-		if err != nil {
-			return nil, err // maybe transient: ask again next time
+		return c.cmds.Load().Lookup(args)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// learnCommand asks the server about name and adds what it says to the
+// table; a name the server does not know either is remembered, so every
+// call of a typo does not cost a round trip.
+func (c *Client) learnCommand(name string) (any, error) {
+	if info := c.cmds.Load().Lookup([][]byte{[]byte(name)}); info != nil {
+		return info, nil
+	}
+	ctx, cancel := context.WithTimeout(c.life, learnTimeout)
+	defer cancel()
+	reply, err := c.Do(ctx, "COMMAND", "INFO", name).Slice()
+	if err != nil {
+		return nil, err // maybe transient: ask again next time
+	}
+	cmds, err := slots.ParseCommandInfo(reply)
+	if err != nil || len(cmds) == 0 {
+		c.unknown.Store(name, struct{}{})
+		return nil, err
+	}
+	for {
+		old := c.cmds.Load()
+		if c.cmds.CompareAndSwap(old, old.With(cmds...)) {
+			break
 		}
-		cmds, err := slots.ParseCommandInfo(reply)
-		if err != nil || len(cmds) == 0 {
-			// The server does not know it either: remember, so every call
-			// of a typo does not cost a round trip.
-			c.unknown.Store(name, struct{}{})
-			return nil, err
-		}
-		for {
-			old := c.cmds.Load()
-			if c.cmds.CompareAndSwap(old, old.With(cmds...)) {
-				break
-			}
-		}
-		return c.cmds.Load().Lookup(args), nil
-	})
-	info, _ := v.(*slots.Command)
-	return info
+	}
+	return nil, nil // each caller looks its own args up in the new table
 }
 
 // errorText is the text of an error reply, without allocating.

@@ -3,12 +3,14 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slotrouter/slotrouter/internal/redistest"
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // busyScript holds the server for ARGV[1] microseconds, then returns ARGV[2].
@@ -83,5 +85,75 @@ func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
 	// The pipe survived: the next call on it is answered once the script ends.
 	if s, err := c.Do(ctx, "GET", "behind").Text(); err != nil || s != "v" {
 		t.Fatalf("after the abandoned script: %q %v", s, err)
+	}
+}
+
+// tableWithout is the default command table minus the named commands, so a
+// real server's command looks unknown and must be learnt.
+func tableWithout(names ...string) *slots.Table {
+	var keep []*slots.Command
+	for cmd := range slots.DefaultTable().Commands {
+		if !slices.Contains(names, cmd.Name) {
+			keep = append(keep, cmd)
+		}
+	}
+	return slots.NewTable(keep...)
+}
+
+// Learning an unknown command used to run COMMAND INFO under the first
+// caller's ctx, and every other caller of that command waited for it
+// whatever its own deadline (2.23 s for a 100 ms deadline). Now each caller
+// waits only as long as its own ctx allows.
+func TestLearningHonoursEachDeadline(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(ctx, "SET", "learn:k", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.cmds.Store(tableWithout("getex"))
+	// Hold the server for a while so COMMAND INFO is slow to answer.
+	const busy = 1500 * time.Millisecond
+	go func() {
+		bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer bcancel()
+		_, _ = srv.Do(bctx, "EVAL", busyScript, "0", strconv.Itoa(int(busy/time.Microsecond)), "x")
+	}()
+	time.Sleep(100 * time.Millisecond) // the script is running
+	// The first caller, with a long ctx, starts the learning.
+	firstDone := make(chan Result, 1)
+	go func() {
+		fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer fcancel()
+		firstDone <- c.Do(fctx, "GETEX", "learn:k")
+	}()
+	time.Sleep(20 * time.Millisecond)
+	// A second caller with a 100 ms deadline must not wait for the answer.
+	const dl = 100 * time.Millisecond
+	sctx, scancel := context.WithTimeout(context.Background(), dl)
+	defer scancel()
+	start := time.Now()
+	err = c.Do(sctx, "GETEX", "learn:k").Err()
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the caller's deadline, got %v", err)
+	}
+	if over := took - dl; over > overrunCap {
+		t.Fatalf("returned %v after its %v deadline (cap %v)", over, dl, overrunCap)
+	}
+	if s, err := (<-firstDone).Text(); err != nil || s != "v" {
+		t.Fatalf("the first caller: %q %v", s, err)
+	}
+	// The learning taught the table the command.
+	if s, err := c.Do(ctx, "GETEX", "learn:k").Text(); err != nil || s != "v" {
+		t.Fatalf("GETEX after the learning: %q %v", s, err)
+	}
+	if c.cmds.Load().Lookup([][]byte{[]byte("getex")}) == nil {
+		t.Fatal("getex was not learnt")
 	}
 }
