@@ -53,6 +53,9 @@ type group struct {
 	pipe *pipe
 	call *call
 	err  error
+	// the share run on a dedicated connection (it holds a blocking command)
+	dedicated chan error
+	dres      []Result
 }
 
 // Pipeline returns an empty pipeline.
@@ -230,19 +233,17 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 	return out, nil
 }
 
-// start sends one node's share: blocking commands at once on dedicated
-// connections, the rest as one batch on the node's pipe, left in flight.
+// start sends one node's share as one batch on the node's pipe, left in
+// flight; a share holding a blocking command goes whole, in queue order, to
+// one dedicated connection instead (see startDedicated).
 func (p *Pipeline) start(ctx context.Context, g *group, out []Result) {
 	n := p.c.node(g.addr)
 	g.cmds, g.asking, g.plain = g.cmds[:0], g.asking[:0], g.plain[:0]
-	g.pipe, g.call, g.err = nil, nil, nil
+	g.pipe, g.call, g.err, g.dedicated = nil, nil, nil, nil
 	for _, pd := range g.batch {
 		if pd.blocking {
-			res, err := n.doDedicated(ctx, p.cmds[pd.idx])
-			if a, w := p.judge(ctx, pd, res, err, out); a {
-				g.again, g.wait = append(g.again, pd), g.wait || w
-			}
-			continue
+			p.startDedicated(ctx, g, n)
+			return
 		}
 		g.plain = append(g.plain, pd)
 		g.cmds = append(g.cmds, p.cmds[pd.idx])
@@ -271,8 +272,60 @@ func (p *Pipeline) start(ctx context.Context, g *group, out []Result) {
 	}
 }
 
+// startDedicated runs g's whole share on one dedicated connection, in
+// queue order: a blocking command must see the writes queued before it (a
+// pipeline [DEL q, RPUSH q x, BLPOP q 1] pops x), and it would hold a shared
+// pipe for every other caller. The share runs on a goroutine so the other
+// nodes' shares go out meanwhile; finish collects it.
+func (p *Pipeline) startDedicated(ctx context.Context, g *group, n *node) {
+	cmds := make([]*command, 0, len(g.batch)+1)
+	var asking *command
+	for _, pd := range g.batch {
+		if pd.asking {
+			if asking == nil {
+				asking, _ = newCommand([]any{"ASKING"})
+			}
+			cmds = append(cmds, asking)
+		}
+		cmds = append(cmds, p.cmds[pd.idx])
+	}
+	g.dres = make([]Result, len(cmds))
+	g.dedicated = make(chan error, 1)
+	go func(res []Result, done chan<- error) {
+		err := n.doDedicatedMulti(ctx, cmds, res)
+		asking.release()
+		done <- err
+	}(g.dres, g.dedicated)
+}
+
+// finishDedicated sorts the replies of a share run by startDedicated.
+func (p *Pipeline) finishDedicated(ctx context.Context, g *group, out []Result) {
+	err := <-g.dedicated
+	j := 0
+	for _, pd := range g.batch {
+		var ack Result
+		if pd.asking {
+			ack = g.dres[j]
+			j++
+		}
+		res := g.dres[j]
+		j++
+		if ack.kind == KindError && err == nil && isRedirect(res) {
+			res = ack // bounced because ASKING was refused: the refusal is the cause
+		}
+		if a, w := p.judge(ctx, pd, res, err, out); a {
+			g.again, g.wait = append(g.again, pd), g.wait || w
+		}
+	}
+	g.dedicated, g.dres = nil, nil
+}
+
 // finish collects one node's replies and sorts each into done or g.again.
 func (p *Pipeline) finish(ctx context.Context, g *group, out []Result) {
+	if g.dedicated != nil {
+		p.finishDedicated(ctx, g, out)
+		return
+	}
 	if len(g.plain) == 0 {
 		return
 	}
