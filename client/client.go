@@ -62,7 +62,10 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		HealthTimeout: opts.HealthTimeout,
 		Conns:         opts.ConnsPerNode,
 		MaxReply:      opts.MaxReplyBytes,
-		Logger:        opts.Logger,
+
+		MaxInflight:      int64(opts.MaxInflight),
+		MaxInflightBytes: opts.MaxInflightBytes,
+		Logger:           opts.Logger,
 	}
 	empty := map[string]*node{}
 	c.nodes.Store(&empty)

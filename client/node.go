@@ -20,6 +20,7 @@ type node struct {
 	next  atomic.Uint32
 
 	lastErr atomic.Pointer[nodeErr]
+	budget  *budget // bounds what the pipes have queued (see budget)
 
 	mu        sync.Mutex
 	dials     []*dialAttempt // in-flight dial per pipe slot
@@ -43,7 +44,7 @@ type dialAttempt struct {
 }
 
 func newNode(addr string, cfg *connConfig) *node {
-	n := &node{addr: addr, cfg: cfg}
+	n := &node{addr: addr, cfg: cfg, budget: newBudget(cfg.MaxInflight, cfg.MaxInflightBytes)}
 	n.pipes = make([]atomic.Pointer[pipe], cfg.conns())
 	n.dials = make([]*dialAttempt, cfg.conns())
 	return n
@@ -134,6 +135,7 @@ func (n *node) runDial(i int, d *dialAttempt) {
 		n.setLastErr(err)
 	} else {
 		p := newPipe(n.addr, conn, rd, n.cfg, n.setLastErr)
+		p.budget = n.budget
 		if old := n.pipes[i].Swap(p); old != nil {
 			old.close()
 		}

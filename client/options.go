@@ -68,6 +68,14 @@ type Options struct {
 	// DefaultMaxReplyBytes (512 MB, Redis's proto-max-bulk-len, so any
 	// value the server can store can be read); negative means no cap.
 	MaxReplyBytes int64
+	// MaxInflight bounds the requests queued or awaiting their reply on one
+	// node, and MaxInflightBytes their encoded size. A call over the bound
+	// waits for room, at most until its ctx ends, and then was never sent:
+	// a slow node is not fed work nobody waits for any more. Defaults
+	// DefaultMaxInflight (10,000) and DefaultMaxInflightBytes (64 MB); a
+	// single request larger than the bound waits for the node to be empty.
+	MaxInflight      int
+	MaxInflightBytes int64
 
 	// Source replaces Redis Cluster discovery: Sentinel, role probes, or
 	// your own. Addrs are then only used by your source.

@@ -44,6 +44,7 @@ type pipe struct {
 	writeTimeout time.Duration
 	health       time.Duration
 	onFail       func(error) // tells the node why the pipe died
+	budget       *budget     // the node's bound on queued requests; nil: none
 
 	mu        sync.Mutex
 	wbuf      []byte     // small requests, coalesced
@@ -72,6 +73,7 @@ type pipe struct {
 	sent      atomic.Int64 // calls handed to Write
 	done      atomic.Int64 // calls whose replies have been read
 	slowOut   atomic.Int32 // outstanding calls holding a command that may take long
+	dropped   atomic.Int64 // abandoned calls cut out before they were written
 
 	// Write-deadline cache, owned by whoever holds the flushing role.
 	wdl      time.Time
@@ -115,6 +117,14 @@ type call struct {
 	results []Result // filled by the reader
 	err     error    // transport failure, set before done
 
+	// Room taken in the node's budget, given back once, when the call
+	// completes or is recycled.
+	budget        *budget
+	bCmds, bBytes int64
+	// wfrom, wto: the call's bytes in wbuf while it is unflushed (valid
+	// while segs is empty), so an abandoned call can be cut out.
+	wfrom, wto int
+
 	// reader-only progress
 	ackPending bool
 	ack        Result // an error reply to ASKING, if any
@@ -132,7 +142,15 @@ func getCall(n int) *call {
 	return c
 }
 
+func (c *call) releaseBudget() {
+	if c.budget != nil {
+		c.budget.release(c.bCmds, c.bBytes)
+		c.budget = nil
+	}
+}
+
 func putCall(c *call) {
+	c.releaseBudget()
 	clear(c.results) // do not pin reply memory in the pool
 	if cap(c.results) > 1024 || cap(c.asks) > 1024 {
 		return
@@ -143,6 +161,7 @@ func putCall(c *call) {
 
 // complete hands c to its waiter, or recycles it if the waiter is gone.
 func complete(c *call, err error) {
+	c.releaseBudget()
 	c.err = err
 	if c.state.CompareAndSwap(callWaiting, callDone) {
 		c.done <- struct{}{}
@@ -287,6 +306,22 @@ func (p *pipe) wait(ctx context.Context, c *call) error {
 // send queues c's bytes and, if nobody is flushing, flushes them itself.
 func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command) error {
 	c.ackPending = c.asks[0]
+	if p.budget != nil {
+		cmds, size := int64(1), int64(0)
+		if one != nil {
+			size = int64(len(one.buf))
+		} else {
+			cmds = int64(len(many))
+			for _, cmd := range many {
+				size += int64(len(cmd.buf))
+			}
+		}
+		cmds, size, err := p.budget.acquire(ctx, cmds, size)
+		if err != nil {
+			return err // nothing was queued: the caller recycles c
+		}
+		c.budget, c.bCmds, c.bBytes = p.budget, cmds, size
+	}
 	p.mu.Lock()
 	if p.closed {
 		err := p.closedErr()
@@ -298,6 +333,7 @@ func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command)
 		p.fail("read", err)
 		return &ConnError{Addr: p.addr, Op: "read", Sent: false, Err: err}
 	}
+	c.wfrom = len(p.wbuf)
 	if one != nil {
 		p.appendLocked(one, c.asks[0])
 		c.slow = one.slow
@@ -307,6 +343,7 @@ func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command)
 			c.slow = c.slow || cmd.slow
 		}
 	}
+	c.wto = len(p.wbuf)
 	if c.slow {
 		p.slowOut.Add(1)
 	}
@@ -367,6 +404,7 @@ func (p *pipe) flush(ctxDeadline time.Time) {
 		if written != nil && cap(written) <= maxPooledWriteBuf {
 			p.spare = written[:0]
 		}
+		p.dropAbandonedLocked()
 		if p.closed || (len(p.wbuf) == 0 && len(p.segs) == 0) {
 			p.flushing = false
 			p.mu.Unlock()
@@ -407,6 +445,46 @@ func (p *pipe) flush(ctxDeadline time.Time) {
 		}
 		written = buf
 	}
+}
+
+// dropAbandonedLocked cuts out of the write buffer the requests whose
+// callers left before their bytes went out: they surely did not run, and
+// a slow node must not be sent work nobody waits for. (Requests behind a
+// big one, whose bytes are in segs, are left as they are.)
+func (p *pipe) dropAbandonedLocked() {
+	if len(p.segs) != 0 || p.unflushed == 0 {
+		return
+	}
+	q := p.queue[len(p.queue)-p.unflushed:]
+	first := -1
+	for i, c := range q {
+		if c.state.Load() == callAbandoned {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	keep, w := q[:first], q[first].wfrom
+	for _, c := range q[first:] {
+		if c.state.Load() == callAbandoned {
+			if c.slow {
+				p.slowOut.Add(-1)
+			}
+			complete(c, context.Canceled) // its waiter is gone: this recycles c
+			continue
+		}
+		n := copy(p.wbuf[w:], p.wbuf[c.wfrom:c.wto])
+		c.wfrom, c.wto = w, w+n
+		w += n
+		keep = append(keep, c)
+	}
+	p.wbuf = p.wbuf[:w]
+	p.dropped.Add(int64(len(q) - len(keep)))
+	clear(q[len(keep):])
+	p.queue = p.queue[:len(p.queue)-len(q)+len(keep)]
+	p.unflushed = len(keep)
 }
 
 // write writes segs then buf. With a ctx deadline earlier than the write

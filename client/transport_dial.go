@@ -33,6 +33,9 @@ type connConfig struct {
 	HealthTimeout time.Duration
 	// Conns is the number of multiplexed pipes per node; default 1.
 	Conns int
+	// MaxInflight and MaxInflightBytes bound what one node has queued or
+	// in flight (Options.MaxInflight, Options.MaxInflightBytes).
+	MaxInflight, MaxInflightBytes int64
 	// MaxReply caps one reply's memory (Options.MaxReplyBytes); default
 	// DefaultMaxReplyBytes, negative for none.
 	MaxReply int64
