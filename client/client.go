@@ -178,6 +178,12 @@ func (c *Client) node(addr string) *node {
 		return n
 	}
 	n := newNode(addr, &c.cfg)
+	if c.closed.Load() {
+		// Close has swapped (or is about to swap) the map: a node added
+		// now would never be closed. This one fails every call instead.
+		n.close()
+		return n
+	}
 	nm := make(map[string]*node, len(m)+1)
 	for k, v := range m {
 		nm[k] = v

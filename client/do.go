@@ -95,7 +95,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 					return errResult(dec.Err)
 				}
 				if werr := c.router.Wait(ctx, &a); werr != nil {
-					return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
+					return c.gaveUp(attempt, werr, last)
 				}
 				continue
 			}
@@ -128,7 +128,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 				return errResult(dec.Err)
 			}
 			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
+				return c.gaveUp(attempt, werr, last)
 			}
 			continue
 		}
@@ -151,10 +151,18 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 		}
 		if dec.Backoff {
 			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
+				return c.gaveUp(attempt, werr, last)
 			}
 		}
 	}
+}
+
+// gaveUp is the result of a call that stopped retrying.
+func (c *Client) gaveUp(attempts int, why, last error) Result {
+	if c.closed.Load() {
+		return errResult(ErrClosed)
+	}
+	return errResult(&RetryError{Attempts: attempts, Err: why, Last: last})
 }
 
 // doWatched sends a retry-safe command to a node that recently failed, and

@@ -47,8 +47,9 @@ var errorKinds = map[string]error{
 
 // Errors the client itself produces.
 var (
-	// ErrClosed is returned by calls on a closed Client.
-	ErrClosed = errors.New("slotrouter: client closed")
+	// ErrClosed is returned by calls on a closed Client, and by calls in
+	// flight when it was closed. It is the router's own ErrClosed too.
+	ErrClosed = router.ErrClosed
 	// ErrNoOwner means no reachable node served the command's slot before
 	// the caller's context (or the retry budget) ran out.
 	ErrNoOwner = router.ErrNoOwner

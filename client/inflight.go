@@ -27,11 +27,13 @@ type budget struct {
 	cmds    int64
 	bytes   int64
 	waiters []*budgetWaiter
+	closed  error // set by close: every acquire fails with it
 }
 
 type budgetWaiter struct {
 	cmds, bytes int64
 	ready       chan struct{}
+	err         error // set before ready is closed when the node closed
 }
 
 func newBudget(maxCmds, maxBytes int64) *budget {
@@ -49,6 +51,10 @@ func newBudget(maxCmds, maxBytes int64) *budget {
 func (b *budget) acquire(ctx context.Context, cmds, bytes int64) (int64, int64, error) {
 	cmds, bytes = min(cmds, b.maxCmds), min(bytes, b.maxBytes)
 	b.mu.Lock()
+	if err := b.closed; err != nil {
+		b.mu.Unlock()
+		return 0, 0, err
+	}
 	if len(b.waiters) == 0 && b.fitsLocked(cmds, bytes) {
 		b.cmds += cmds
 		b.bytes += bytes
@@ -60,14 +66,19 @@ func (b *budget) acquire(ctx context.Context, cmds, bytes int64) (int64, int64, 
 	b.mu.Unlock()
 	select {
 	case <-w.ready:
+		if w.err != nil {
+			return 0, 0, w.err
+		}
 		return cmds, bytes, nil
 	case <-ctx.Done():
 	}
 	b.mu.Lock()
 	select {
 	case <-w.ready: // granted as ctx ended: give it back
-		b.cmds -= cmds
-		b.bytes -= bytes
+		if w.err == nil {
+			b.cmds -= cmds
+			b.bytes -= bytes
+		}
 	default:
 		for i, x := range b.waiters {
 			if x == w {
@@ -108,4 +119,17 @@ func (b *budget) grantLocked() {
 		b.waiters[0] = nil
 		b.waiters = b.waiters[1:]
 	}
+}
+
+// close fails every waiter, and every later acquire, with err.
+func (b *budget) close(err error) {
+	b.mu.Lock()
+	b.closed = err
+	for _, w := range b.waiters {
+		w.err = err
+		close(w.ready)
+	}
+	clear(b.waiters)
+	b.waiters = nil
+	b.mu.Unlock()
 }

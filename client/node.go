@@ -27,7 +27,9 @@ type node struct {
 	dialErr   error          // last dial failure, served during dialBackoff
 	dialErrAt time.Time
 	idle      []*dedicatedConn
+	busy      map[*dedicatedConn]struct{} // in use: closed by close, interrupting them
 	closed    bool
+	done      chan struct{} // closed by close
 }
 
 type nodeErr struct {
@@ -44,7 +46,7 @@ type dialAttempt struct {
 }
 
 func newNode(addr string, cfg *connConfig) *node {
-	n := &node{addr: addr, cfg: cfg, budget: newBudget(cfg.MaxInflight, cfg.MaxInflightBytes)}
+	n := &node{addr: addr, cfg: cfg, budget: newBudget(cfg.MaxInflight, cfg.MaxInflightBytes), done: make(chan struct{})}
 	n.pipes = make([]atomic.Pointer[pipe], cfg.conns())
 	n.dials = make([]*dialAttempt, cfg.conns())
 	return n
@@ -118,6 +120,8 @@ func (n *node) dialPipe(ctx context.Context, i int) (*pipe, error) {
 		return d.p, d.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-n.done:
+		return nil, n.closedErr()
 	}
 }
 
@@ -219,7 +223,7 @@ func (n *node) doDedicatedMulti(ctx context.Context, cmds []*command, out []Resu
 	}
 	ok, err := dc.do(ctx, n.addr, cmds, out)
 	if !ok {
-		_ = dc.conn.Close()
+		n.dropDedicated(dc)
 		if err != nil {
 			if _, isConn := err.(*ConnError); isConn {
 				n.setLastErr(err)
@@ -242,6 +246,7 @@ func (n *node) getDedicated(ctx context.Context) (*dedicatedConn, error) {
 		dc := n.idle[k-1]
 		n.idle[k-1] = nil
 		n.idle = n.idle[:k-1]
+		n.busyLocked(dc)
 		n.mu.Unlock()
 		return dc, nil
 	}
@@ -261,11 +266,37 @@ func (n *node) getDedicated(ctx context.Context) (*dedicatedConn, error) {
 		}
 		return nil, err
 	}
-	return &dedicatedConn{conn: conn, rd: rd}, nil
+	dc := &dedicatedConn{conn: conn, rd: rd}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		_ = conn.Close()
+		return nil, n.closedErr()
+	}
+	n.busyLocked(dc)
+	n.mu.Unlock()
+	return dc, nil
+}
+
+// busyLocked records dc as in use, so close can interrupt it.
+func (n *node) busyLocked(dc *dedicatedConn) {
+	if n.busy == nil {
+		n.busy = map[*dedicatedConn]struct{}{}
+	}
+	n.busy[dc] = struct{}{}
+}
+
+// dropDedicated closes a dedicated connection that is not reusable.
+func (n *node) dropDedicated(dc *dedicatedConn) {
+	n.mu.Lock()
+	delete(n.busy, dc)
+	n.mu.Unlock()
+	_ = dc.conn.Close()
 }
 
 func (n *node) putDedicated(dc *dedicatedConn) {
 	n.mu.Lock()
+	delete(n.busy, dc)
 	if !n.closed && len(n.idle) < n.cfg.dedicatedIdle() {
 		n.idle = append(n.idle, dc)
 		n.mu.Unlock()
@@ -275,13 +306,25 @@ func (n *node) putDedicated(dc *dedicatedConn) {
 	_ = dc.conn.Close()
 }
 
-// close closes every connection; later calls fail with Op "closed".
+// close closes every connection, the ones in use by blocking commands
+// included, and fails callers waiting for a dial or for room in the
+// budget; later calls fail with Op "closed".
 func (n *node) close() {
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
 	n.closed = true
+	close(n.done)
 	idle := n.idle
 	n.idle = nil
+	for dc := range n.busy {
+		idle = append(idle, dc)
+	}
+	n.busy = nil
 	n.mu.Unlock()
+	n.budget.close(n.closedErr())
 	for _, dc := range idle {
 		_ = dc.conn.Close()
 	}
