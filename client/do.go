@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,160 +58,51 @@ func (e *RetryError) Error() string {
 
 func (e *RetryError) Unwrap() []error { return []error{e.Err, e.Last} }
 
-// process is the routing loop: the router decides, the node carries.
+// process runs one command through the attempt state machine (attempt.go):
+// the router decides, the node carries.
 func (c *Client) process(ctx context.Context, cmd *command, pinned string) Result {
 	if c.closed.Load() {
 		return errResult(ErrClosed)
 	}
-	info := c.lookup(ctx, cmd.args)
-	if info == nil && ctx.Err() != nil {
-		return errResult(ctx.Err()) // left while the command was being learnt
+	t := attempt{pinned: pinned}
+	if err := c.classify(ctx, cmd, &t); err != nil {
+		return errResult(err)
 	}
-	var a router.Attempt
-	blocking := false
-	if info != nil {
-		slot, hasKeys, err := info.Slot(cmd.args)
-		if err != nil {
-			return errResult(err)
+	for {
+		if t.wait {
+			if final, ok := t.backoff(ctx); !ok {
+				return final
+			}
 		}
-		a.Slot, a.HasSlot = slot, hasKeys
-		a.ReadOnly = info.Flags&slots.Readonly != 0
-		blocking = info.IsBlocking(cmd.args)
-		cmd.slow = mayTakeLong(info, cmd.args)
-	}
-	var last error
-	for attempt := 1; ; attempt++ {
-		addr := pinned
-		if addr == "" {
-			var err error
-			if addr, err = c.router.Target(&a); err != nil {
-				last = err
-				if cerr := ctx.Err(); cerr != nil {
-					return errResult(&RetryError{Attempts: attempt, Err: cerr, Last: err})
-				}
-				dec := c.router.OnFailure(ctx, &a, "", err, false)
-				if dec.Action == router.Done {
-					return errResult(dec.Err)
-				}
-				if werr := c.router.Wait(ctx, &a); werr != nil {
-					return c.gaveUp(attempt, werr, last)
-				}
+		addr, final, ok := t.target(ctx)
+		if !ok {
+			if t.wait {
 				continue
 			}
+			return final
 		}
-		n := c.node(addr)
-		var res Result
-		var err error
-		if blocking {
-			res, err = n.doDedicated(ctx, cmd)
-		} else if pinned == "" && !a.Asking() && c.router.IsSuspect(addr) && (a.ReadOnly || a.Idempotent || isIdempotent(ctx)) {
-			res, err = c.doWatched(ctx, n, cmd, &a, addr)
-		} else {
-			res, err = n.do(ctx, cmd, a.Asking())
-		}
-		if err != nil {
-			if c.closed.Load() {
-				return errResult(ErrClosed)
-			}
-			last = err
-			var ce *ConnError
-			sent := !errors.As(err, &ce) || ce.Sent
-			if !a.ReadOnly && !a.Idempotent {
-				a.Idempotent = isIdempotent(ctx)
-			}
-			if pinned != "" || errors.Is(err, ErrReplyTooLarge) {
-				return errResult(err) // a bigger reply next time would fail the same way
-			}
-			dec := c.router.OnFailure(ctx, &a, addr, err, sent)
-			if dec.Action == router.Done {
-				return errResult(dec.Err)
-			}
-			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return c.gaveUp(attempt, werr, last)
-			}
-			continue
-		}
-		msg, isErr := errorText(res)
-		if !isErr || pinned != "" || !mayRedirect(msg) {
-			c.router.ClearSuspect(addr)
-			return res
-		}
-		last = res.Err()
-		dec := c.router.OnReply(&a, addr, msg)
-		if dec.Action == router.Done {
-			if dec.Err != nil {
-				return errResult(dec.Err)
-			}
-			return res
-		}
-		if dec.Redial {
-			c.deploy.nameMoved(addr) // resolve the name afresh for the redial
-			c.dropNode(addr)
-		}
-		if dec.Backoff {
-			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return c.gaveUp(attempt, werr, last)
-			}
+		res, err := c.send(ctx, &t, cmd, addr)
+		if final, done := t.judge(ctx, res, err); done {
+			return final
 		}
 	}
 }
 
-// gaveUp is the result of a call that stopped retrying.
-func (c *Client) gaveUp(attempts int, why, last error) Result {
-	if c.closed.Load() {
-		return errResult(ErrClosed)
+// send is one try of cmd on addr: blocking commands on a dedicated
+// connection, retry-safe ones to a suspect node watched for a new owner,
+// the rest on the node's shared pipe.
+func (c *Client) send(ctx context.Context, t *attempt, cmd *command, addr string) (Result, error) {
+	n := c.node(addr)
+	if t.blocking {
+		return n.doDedicated(ctx, cmd)
 	}
-	return errResult(&RetryError{Attempts: attempts, Err: why, Last: last})
-}
-
-// doWatched sends a retry-safe command to a node that recently failed, and
-// gives up on it as soon as a new view routes the command elsewhere: a hung
-// master (SIGSTOP, a dead host without RST) would otherwise hold the call
-// until its deadline although its replica took over. The abandoned request
-// may still run on the old node, which is why only read-only and idempotent
-// commands are watched.
-func (c *Client) doWatched(ctx context.Context, n *node, cmd *command, a *router.Attempt, addr string) (Result, error) {
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	key := router.Attempt{Slot: a.Slot, HasSlot: a.HasSlot} // the goroutine must not share a
-	go func() {
-		for {
-			changed := c.router.Changed()
-			if !c.router.Serves(&key, addr) {
-				cancel(errOwnerChanged)
-				return
-			}
-			select {
-			case <-changed:
-			case <-wctx.Done():
-				return
-			}
-		}
-	}()
-	res, err := n.do(wctx, cmd, a.Asking())
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), errOwnerChanged) {
-		err = &ConnError{Addr: addr, Op: "read", Sent: true, Err: errOwnerChanged}
+	if t.pinned == "" && c.router.IsSuspect(addr) && t.retrySafe(ctx) {
+		wctx, stop := c.watch(ctx, addr, []router.Attempt{{Slot: t.a.Slot, HasSlot: t.a.HasSlot}})
+		res, err := n.do(wctx, cmd, false)
+		stop()
+		return res, ownerChanged(ctx, wctx, addr, err)
 	}
-	return res, err
-}
-
-var errOwnerChanged = errors.New("slotrouter: abandoned: the slot has a new owner")
-
-// mayRedirect is a cheap first filter so ordinary error replies (WRONGTYPE,
-// ERR ...) skip the router.
-func mayRedirect(msg string) bool {
-	if msg == "" {
-		return false
-	}
-	switch msg[0] {
-	case 'M', 'A', 'T', 'C', 'L', 'R':
-		kind, _, _ := strings.Cut(msg, " ")
-		switch kind {
-		case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY":
-			return true
-		}
-	}
-	return false
+	return n.do(ctx, cmd, t.a.Asking())
 }
 
 // learnTimeout bounds one COMMAND INFO that learns an unknown command. It
@@ -276,15 +166,4 @@ func (c *Client) learnCommand(name string) (any, error) {
 		}
 	}
 	return nil, nil // each caller looks its own args up in the new table
-}
-
-// errorText is the text of an error reply, without allocating.
-func errorText(r Result) (string, bool) {
-	if r.kind != KindError {
-		return "", false
-	}
-	if e, ok := r.err.(*Error); ok {
-		return e.msg, true
-	}
-	return "", false
 }
