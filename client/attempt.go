@@ -227,5 +227,3 @@ func errorText(r Result) (string, bool) {
 	}
 	return "", false
 }
-
-var errOwnerChanged = errors.New("slotrouter: abandoned: the slot has a new owner")

@@ -30,8 +30,8 @@ func TestPipelineSharesDoAttemptRules(t *testing.T) {
 	check := func(name string, r Result, took time.Duration) {
 		t.Helper()
 		var re *RetryError
-		if err := r.Err(); !errors.As(err, &re) {
-			t.Fatalf("%s: want a RetryError, got %v", name, err)
+		if err := r.Err(); !errors.As(err, &re) || !errors.Is(err, ErrRetryBudget) {
+			t.Fatalf("%s: want a RetryError matching ErrRetryBudget, got %v", name, err)
 		}
 		if re.Attempts < 2 || re.Last == nil {
 			t.Fatalf("%s: Attempts %d, Last %v: the retries were not counted", name, re.Attempts, re.Last)

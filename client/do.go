@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -41,22 +40,6 @@ func (c *Client) DoOn(ctx context.Context, addr string, args ...any) Result {
 	cmd.release()
 	return res
 }
-
-// RetryError is returned when a call ran out of time or retries while the
-// deployment was recovering. It matches both causes with errors.Is: the
-// context's error (or the budget) and the last failure seen, e.g.
-// errors.Is(err, context.DeadlineExceeded) and errors.Is(err, ErrClusterDown).
-type RetryError struct {
-	Attempts int
-	Err      error // why retrying stopped
-	Last     error // the last failure
-}
-
-func (e *RetryError) Error() string {
-	return fmt.Sprintf("slotrouter: gave up after %d attempts: %v (last: %v)", e.Attempts, e.Err, e.Last)
-}
-
-func (e *RetryError) Unwrap() []error { return []error{e.Err, e.Last} }
 
 // process runs one command through the attempt state machine (attempt.go):
 // the router decides, the node carries.

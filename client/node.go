@@ -382,11 +382,6 @@ func (n *node) drain(keep func(ip string) bool) int {
 	return len(old) + len(stale)
 }
 
-// errDrained is the cause recorded on a pipe retired by drain. A caller that
-// picked the pipe just before it was retired gets a *ConnError with Op
-// "drain" and Sent false, which node.do retries on a fresh pipe.
-var errDrained = errors.New("slotrouter: connection drained: its address left the DNS answer")
-
 func retire(p *pipe) {
 	deadline := time.Now().Add(p.health)
 	for time.Now().Before(deadline) && !p.broken.Load() {
