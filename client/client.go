@@ -159,9 +159,32 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Router exposes the routing layer (views, suspects, latency) for
-// inspection and tooling.
-func (c *Client) Router() *router.Router { return c.router }
+// Router is a read-only view of the routing layer (views, where a slot goes,
+// suspects, latency) for inspection and tooling: nothing reachable from it
+// can close the router, mark nodes or change its settings.
+func (c *Client) Router() RouterView { return RouterView{r: c.router} }
+
+// RouterView is the read-only face of the client's router.
+type RouterView struct{ r *router.Router }
+
+// Snapshot is the view currently used for routing.
+func (v RouterView) Snapshot() *topology.Snapshot { return v.r.Snapshot() }
+
+// Target is the node a command described by a would go to now. a is the
+// caller's own: filling it changes nothing in the router.
+func (v RouterView) Target(a *router.Attempt) (string, error) { return v.r.Target(a) }
+
+// Serves reports whether addr is where a would go now.
+func (v RouterView) Serves(a *router.Attempt, addr string) bool { return v.r.Serves(a, addr) }
+
+// IsSuspect reports whether addr failed recently and has not answered since.
+func (v RouterView) IsSuspect(addr string) bool { return v.r.IsSuspect(addr) }
+
+// Latency is addr's measured round trip (ReadPolicy Nearest), 0 if unknown.
+func (v RouterView) Latency(addr string) time.Duration { return v.r.Latency(addr) }
+
+// Changed is closed when the next view is installed.
+func (v RouterView) Changed() <-chan struct{} { return v.r.Changed() }
 
 // Topology is the view currently used for routing.
 func (c *Client) Topology() *topology.Snapshot { return c.router.Snapshot() }
