@@ -241,7 +241,7 @@ func (f *flaky) Read(b []byte) (int, error) {
 // first byte on every timeout, so a reply whose prefix took longer than one
 // deadline to re-parse never finished.)
 func TestRespReaderResumesAfterTimeout(t *testing.T) {
-	big := strings.Repeat("x", 3*bulkChunk) // longer than buffer and first chunk
+	big := strings.Repeat("x", 12*readBufSize) // longer than the buffer: read straight into its string
 	var sb strings.Builder
 	const elems = 20000
 	fmt.Fprintf(&sb, "*%d\r\n", elems+3)

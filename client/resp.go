@@ -18,12 +18,17 @@ const (
 	maxLineLen  = 1 << 20 // simple strings, errors, numbers
 	maxDepth    = 64      // nesting; real replies stay under 10
 	readBufSize = 32 << 10
-	// bulkChunk: a bulk longer than the buffer is first read into a
-	// buffer of this size; only once it is full, so the data is really
-	// coming, is the bulk's whole announced length allocated. A large value
-	// thus costs its length plus at most bulkChunk.
-	bulkChunk     = 128 << 10
+	// bulkProof: a bulk longer than the buffer gets its announced length
+	// allocated (once, as the string it becomes) only when this much of it
+	// has arrived, so a large value costs exactly its length.
+	bulkProof     = readBufSize / 2
 	preallocElems = 1024 // elements allocated before any of them arrive
+	// growElems: an aggregate's elements grow by this factor as they
+	// arrive (up to the announced count), so the copies total a third of
+	// the final size rather than all of it.
+	growElems = 4
+	slabSize  = 32 << 10
+	slabMax   = 256 // longer strings get their own allocation
 	// resultSize is what one element costs in memory, for the reply cap.
 	resultSize = int64(unsafe.Sizeof(Result{}))
 )
@@ -58,6 +63,12 @@ type respReader struct {
 	// resultSize per element); used is the current reply's count.
 	limit int64
 	used  int64
+
+	// slab holds the small strings of the current aggregate reply: one
+	// allocation per slabSize bytes instead of one per element. Elements
+	// of one reply share it, so keeping one of them keeps at most one slab
+	// alive; a top-level string never shares.
+	slab []byte
 
 	// progress counts the bytes read from rd; the pipe's health check reads
 	// it to tell a node that is slowly sending a big reply from a hung one.
@@ -198,6 +209,7 @@ func (r *respReader) readReply() (Result, error) {
 	if !r.midReply() {
 		r.started = r.buffered() > 0
 		r.used = 0
+		r.slab = nil
 	}
 	res, err := r.parse()
 	if err != nil {
@@ -259,6 +271,11 @@ func (r *respReader) parse() (Result, error) {
 				return Result{}, err
 			}
 			f := &r.stack[k-1]
+			if len(f.arr) == cap(f.arr) {
+				na := make([]Result, len(f.arr), min(f.want, growElems*cap(f.arr)))
+				copy(na, f.arr)
+				f.arr = na
+			}
 			f.arr = append(f.arr, v)
 			if len(f.arr) < f.want {
 				break
@@ -397,18 +414,31 @@ func (r *respReader) readBody() (Result, error) {
 			return Result{}, protoErr("bulk not terminated by CRLF")
 		}
 		r.r += n + 2
-		s = string(p[:n])
+		if len(r.stack) > 0 && n <= slabMax {
+			if cap(r.slab)-len(r.slab) < n {
+				r.slab = make([]byte, 0, slabSize)
+			}
+			at := len(r.slab)
+			r.slab = append(r.slab, p[:n]...)
+			// The slab is only ever appended to: bytes once viewed as
+			// a string never change.
+			s = unsafe.String(unsafe.SliceData(r.slab[at:]), n)
+		} else {
+			s = string(p[:n])
+		}
 	} else {
 		if b.out == nil {
-			b.out = make([]byte, 0, min(n, bulkChunk))
+			// Allocate the announced length only once bulkProof bytes of
+			// it are really here (in the buffer: no allocation of its
+			// own), so a bare hostile header costs nothing.
+			for r.buffered() < bulkProof {
+				if err := r.fill(); err != nil {
+					return Result{}, err
+				}
+			}
+			b.out = make([]byte, 0, n)
 		}
 		for len(b.out) < n {
-			if len(b.out) == cap(b.out) {
-				// The first chunk arrived: the length is real, take it whole.
-				nb := make([]byte, len(b.out), n)
-				copy(nb, b.out)
-				b.out = nb
-			}
 			if r.buffered() > 0 {
 				take := min(n-len(b.out), r.buffered())
 				b.out = append(b.out, r.buf[r.r:r.r+take]...)

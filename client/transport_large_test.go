@@ -144,7 +144,8 @@ func TestReplyCapRealServer(t *testing.T) {
 }
 
 // A large reply costs about one copy of its payload: at most 1.2x its size
-// in allocations (the value itself plus the first 128 KiB chunk).
+// in allocations (the value itself: its first bytes wait in the reader's
+// buffer until the announced length is worth allocating).
 func TestLargeReplyAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation figures are meaningless under -race")
