@@ -46,10 +46,7 @@ func TestCloseInterruptsInFlight(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Addrs: []string{srv.Addr}, MaxInflight: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := standaloneClient(t, srv, Options{MaxInflight: 2})
 	if err := c.Do(ctx, "PING").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,4 +147,19 @@ func TestDoCloseRaceLeaksNothing(t *testing.T) {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines before, %d after closing every client:\n%s", base, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
+}
+
+// standaloneClient connects to one plain server (role-probed) and closes the
+// client at cleanup.
+func standaloneClient(t *testing.T, srv *redistest.Server, o Options) *Client {
+	t.Helper()
+	o.Addrs = []string{srv.Addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -16,11 +16,7 @@ func TestPipelineBlockingInQueueOrder(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Addrs: []string{srv.Addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := standaloneClient(t, srv, Options{})
 	for round := range 3 { // the pipeline is reused
 		p := c.Pipeline()
 		p.Do("SET", "order:before", round)

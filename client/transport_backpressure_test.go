@@ -26,11 +26,7 @@ func TestAbandonedRequestsAreNotRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const bound = 8
-	c, err := New(ctx, Options{Addrs: []string{srv.Addr}, MaxInflight: bound})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := standaloneClient(t, srv, Options{MaxInflight: bound})
 	if err := c.Do(ctx, "SET", "ab:n", 0).Err(); err != nil {
 		t.Fatal(err)
 	}

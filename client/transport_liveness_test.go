@@ -33,11 +33,7 @@ func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
 	const health = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Addrs: []string{srv.Addr}, HealthTimeout: health})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := standaloneClient(t, srv, Options{HealthTimeout: health})
 	if err := c.Do(ctx, "SET", "behind", "v").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +70,7 @@ func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
 	sctx, scancel = context.WithTimeout(context.Background(), callerDL)
 	defer scancel()
 	start = time.Now()
-	err = c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(2*callerDL/time.Microsecond)), "late").Err()
+	err := c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(2*callerDL/time.Microsecond)), "late").Err()
 	took = time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the caller's deadline, got %v after %v", err, took)
@@ -108,11 +104,7 @@ func TestLearningHonoursEachDeadline(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := New(ctx, Options{Addrs: []string{srv.Addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := standaloneClient(t, srv, Options{})
 	if err := c.Do(ctx, "SET", "learn:k", "v").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +131,7 @@ func TestLearningHonoursEachDeadline(t *testing.T) {
 	defer scancel()
 	sc := startSchedClock()
 	start := time.Now()
-	err = c.Do(sctx, "GETEX", "learn:k").Err()
+	err := c.Do(sctx, "GETEX", "learn:k").Err()
 	took := time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the caller's deadline, got %v", err)
