@@ -33,6 +33,7 @@ type config struct {
 	ceiling     bool
 	out         string
 	nodeTimeout time.Duration
+	large       bool
 }
 
 func parseFlags() (*config, error) {
@@ -49,9 +50,10 @@ func parseFlags() (*config, error) {
 		out      = flag.String("out", "results", "directory for latest.md and the SVG chart")
 		quick    = flag.Bool("quick", false, "short run: 1 round of 400ms at 1,16,64 goroutines")
 		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
+		large    = flag.Bool("large", false, "run only the large-reply table (LRANGE 10k/100k, GET 1/16/100 MiB, with and without a deadline) into large.md")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt}
+	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, large: *large}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
@@ -122,6 +124,9 @@ func run(cfg *config) error {
 		return err
 	}
 	defer t.close()
+	if cfg.large {
+		return runLarge(cfg, t)
+	}
 	res := &results{cells: map[string]map[string]cell{}, setup: map[string]string{}}
 	res.header = machineHeader(cfg, t)
 	loadStart := loadavg()
