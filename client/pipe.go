@@ -20,8 +20,9 @@ import (
 // caller pays one wake-up per call, like a plain connection pool), and when
 // it leaves with calls still outstanding a background reader takes over
 // until the FIFO is empty (see pipe_read.go). A caller waits on its call or
-// on its ctx, whichever is first; an abandoned call stays queued and the
-// reader throws its reply away.
+// on its ctx, whichever is first; an abandoned call whose bytes already
+// went out stays queued and the reader throws its reply away, one whose
+// bytes had not is cut from the write buffer (dropAbandonedLocked).
 //
 // The caller that flushes blocks in Write at most until its ctx deadline:
 // then the rest of the write is handed to a goroutine. (A ctx that is
