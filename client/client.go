@@ -38,7 +38,11 @@ type Client struct {
 
 	closed atomic.Bool
 	stop   chan struct{}
-	wg     sync.WaitGroup
+	// life ends at Close: work done for every caller (command learning)
+	// runs under it rather than under any one caller's ctx.
+	life    context.Context
+	endLife context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // New connects to the deployment behind opts.Addrs (or opts.Source) and
@@ -55,6 +59,7 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("slotrouter: client.Options.DB is %d; want 0 or more", opts.DB)
 	}
 	c := &Client{opts: opts, stop: make(chan struct{})}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	c.cfg = connConfig{
 		Dial:          opts.Dialer,
 		TLS:           opts.TLS,
@@ -67,7 +72,11 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		DialTimeout:   opts.DialTimeout,
 		HealthTimeout: opts.HealthTimeout,
 		Conns:         opts.ConnsPerNode,
-		Logger:        opts.Logger,
+		MaxReply:      opts.MaxReplyBytes,
+
+		MaxInflight:      int64(opts.MaxInflight),
+		MaxInflightBytes: opts.MaxInflightBytes,
+		Logger:           opts.Logger,
 	}
 	empty := map[string]*node{}
 	c.nodes.Store(&empty)
@@ -150,6 +159,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	close(c.stop)
+	c.endLife()
 	c.router.Close()
 	c.deploy.close()
 	c.wg.Wait()
@@ -167,9 +177,32 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Router exposes the routing layer (views, suspects, latency) for
-// inspection and tooling.
-func (c *Client) Router() *router.Router { return c.router }
+// Router is a read-only view of the routing layer (views, where a slot goes,
+// suspects, latency) for inspection and tooling: nothing reachable from it
+// can close the router, mark nodes or change its settings.
+func (c *Client) Router() RouterView { return RouterView{r: c.router} }
+
+// RouterView is the read-only face of the client's router.
+type RouterView struct{ r *router.Router }
+
+// Snapshot is the view currently used for routing.
+func (v RouterView) Snapshot() *topology.Snapshot { return v.r.Snapshot() }
+
+// Target is the node a command described by a would go to now. a is the
+// caller's own: filling it changes nothing in the router.
+func (v RouterView) Target(a *router.Attempt) (string, error) { return v.r.Target(a) }
+
+// Serves reports whether addr is where a would go now.
+func (v RouterView) Serves(a *router.Attempt, addr string) bool { return v.r.Serves(a, addr) }
+
+// IsSuspect reports whether addr failed recently and has not answered since.
+func (v RouterView) IsSuspect(addr string) bool { return v.r.IsSuspect(addr) }
+
+// Latency is addr's measured round trip (ReadPolicy Nearest), 0 if unknown.
+func (v RouterView) Latency(addr string) time.Duration { return v.r.Latency(addr) }
+
+// Changed is closed when the next view is installed.
+func (v RouterView) Changed() <-chan struct{} { return v.r.Changed() }
 
 // Topology is the view currently used for routing.
 func (c *Client) Topology() *topology.Snapshot { return c.router.Snapshot() }
@@ -186,6 +219,12 @@ func (c *Client) node(addr string) *node {
 		return n
 	}
 	n := newNode(addr, &c.cfg)
+	if c.closed.Load() {
+		// Close has swapped (or is about to swap) the map: a node added
+		// now would never be closed. This one fails every call instead.
+		n.close()
+		return n
+	}
 	nm := make(map[string]*node, len(m)+1)
 	for k, v := range m {
 		nm[k] = v

@@ -4,8 +4,11 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // command is one request already encoded as a RESP2 array. Encoding happens
@@ -20,6 +23,9 @@ type command struct {
 	// refs: the caller's reference plus one per pipe that queued buf
 	// without copying it (big requests); the last one out pools c.
 	refs atomic.Int32
+	// slow: the server may legitimately take long on it (mayTakeLong), so
+	// a pipe waiting for its reply is not declared hung.
+	slow bool
 }
 
 const (
@@ -41,6 +47,7 @@ func newCommand(args []any) (*command, error) {
 		return nil, &ArgError{Index: -1, Type: "empty command"}
 	}
 	c := commandPool.Get().(*command)
+	c.slow = false
 	b := append(c.buf[:0], '*')
 	b = strconv.AppendInt(b, int64(len(args)), 10)
 	b = append(b, '\r', '\n')
@@ -159,4 +166,26 @@ func (c *command) release() {
 	clear(c.args) // drop references into the old buffer
 	c.buf, c.args, c.offs = c.buf[:0], c.args[:0], c.offs[:0]
 	commandPool.Put(c)
+}
+
+// mayTakeLong reports a command the server may legitimately take long on:
+// blocking commands, scripts and functions (which hold the server until
+// they return), KEYS, and the few whole-dataset commands. A pipe waiting
+// for such a reply is not declared hung by HealthTimeout: its caller's ctx
+// bounds the wait.
+func mayTakeLong(info *slots.Command, args [][]byte) bool {
+	if info == nil {
+		return false
+	}
+	if info.IsBlocking(args) {
+		return true
+	}
+	name, _, _ := strings.Cut(info.Name, "|")
+	switch name {
+	case "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "function", "script",
+		"keys", "flushall", "flushdb", "save", "debug", "migrate", "sort", "sort_ro",
+		"sunionstore", "sinterstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore":
+		return true
+	}
+	return false
 }

@@ -2,9 +2,8 @@ package client
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slotrouter/slotrouter/router"
 	"github.com/slotrouter/slotrouter/slots"
@@ -42,185 +41,96 @@ func (c *Client) DoOn(ctx context.Context, addr string, args ...any) Result {
 	return res
 }
 
-// RetryError is returned when a call ran out of time or retries while the
-// deployment was recovering. It matches both causes with errors.Is: the
-// context's error (or the budget) and the last failure seen, e.g.
-// errors.Is(err, context.DeadlineExceeded) and errors.Is(err, ErrClusterDown).
-type RetryError struct {
-	Attempts int
-	Err      error // why retrying stopped
-	Last     error // the last failure
-}
-
-func (e *RetryError) Error() string {
-	return fmt.Sprintf("slotrouter: gave up after %d attempts: %v (last: %v)", e.Attempts, e.Err, e.Last)
-}
-
-func (e *RetryError) Unwrap() []error { return []error{e.Err, e.Last} }
-
-// process is the routing loop: the router decides, the node carries.
+// process runs one command through the attempt state machine (attempt.go):
+// the router decides, the node carries. Commands that are not one node's
+// business branch off first: connection-state commands are refused,
+// cross-slot multi-key commands are split (multikey.go), key-less commands
+// the server wants everywhere fan out (fanout.go); their legs come back
+// through run.
 func (c *Client) process(ctx context.Context, cmd *command, pinned string) Result {
 	if c.closed.Load() {
 		return errResult(ErrClosed)
 	}
-	info := c.lookup(ctx, cmd.args)
-	var a router.Attempt
-	blocking := false
+	t := attempt{pinned: pinned}
+	info, err := c.classify(ctx, cmd, &t)
 	if info != nil {
 		if use := connStateUse(info); use != "" {
 			return errResult(connStateError(info, use))
 		}
-		slot, hasKeys, err := info.Slot(cmd.args)
-		if err != nil {
-			return c.crossSlot(ctx, cmd, info, err, pinned) // multikey.go
-		}
-		if !hasKeys && pinned == "" && info.Flags&(slots.AllShards|slots.AllNodes) != 0 {
-			return c.fanout(ctx, cmd, info) // fanout.go
-		}
-		a.Slot, a.HasSlot = slot, hasKeys
-		a.ReadOnly = info.Flags&slots.Readonly != 0
-		blocking = info.IsBlocking(cmd.args)
 	}
-	return c.attemptLoop(ctx, cmd, a, blocking, pinned, nil)
+	if err != nil {
+		if info != nil {
+			return c.crossSlot(ctx, cmd, info, err, pinned)
+		}
+		return errResult(err)
+	}
+	if info != nil && !t.a.HasSlot && pinned == "" && info.Flags&(slots.AllShards|slots.AllNodes) != 0 {
+		return c.fanout(ctx, cmd, info)
+	}
+	return c.run(ctx, cmd, &t, nil)
 }
 
-// attemptLoop sends cmd until the router is done with it. Fan-out legs
-// enter here with an Attempt routed by a slot of their shard; served, when
-// not nil, is set to the last node asked (the one whose reply or failure
-// is returned), which a scan needs to know whose cursor it holds.
+// attemptLoop runs cmd with a routing decision made by the caller: a
+// fan-out leg's Attempt carries a slot of its shard, so failover rules
+// re-route it like any command.
 func (c *Client) attemptLoop(ctx context.Context, cmd *command, a router.Attempt, blocking bool, pinned string, served *string) Result {
-	var last error
-	for attempt := 1; ; attempt++ {
-		addr := pinned
-		if addr == "" {
-			var err error
-			if addr, err = c.router.Target(&a); err != nil {
-				last = err
-				if cerr := ctx.Err(); cerr != nil {
-					return errResult(&RetryError{Attempts: attempt, Err: cerr, Last: err})
-				}
-				dec := c.router.OnFailure(ctx, &a, "", err, false)
-				if dec.Action == router.Done {
-					return errResult(dec.Err)
-				}
-				if werr := c.router.Wait(ctx, &a); werr != nil {
-					return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
-				}
+	t := attempt{c: c, a: a, pinned: pinned, blocking: blocking}
+	return c.run(ctx, cmd, &t, served)
+}
+
+// run drives t until the router is done with it. served, when not nil, is
+// set to the last node asked (whose reply or failure is returned): a scan
+// needs to know whose cursor it holds.
+func (c *Client) run(ctx context.Context, cmd *command, t *attempt, served *string) Result {
+	for {
+		if t.wait {
+			if final, ok := t.backoff(ctx); !ok {
+				return final
+			}
+		}
+		addr, final, ok := t.target(ctx)
+		if !ok {
+			if t.wait {
 				continue
 			}
+			return final
 		}
 		if served != nil {
 			*served = addr
 		}
-		n := c.node(addr)
-		var res Result
-		var err error
-		if blocking {
-			res, err = n.doDedicated(ctx, cmd)
-		} else if pinned == "" && !a.Asking() && c.router.IsSuspect(addr) && (a.ReadOnly || a.Idempotent || isIdempotent(ctx)) {
-			res, err = c.doWatched(ctx, n, cmd, &a, addr)
-		} else {
-			res, err = n.do(ctx, cmd, a.Asking())
-		}
-		if err != nil {
-			if c.closed.Load() {
-				return errResult(ErrClosed)
-			}
-			last = err
-			var ce *ConnError
-			sent := !errors.As(err, &ce) || ce.Sent
-			if !a.ReadOnly && !a.Idempotent {
-				a.Idempotent = isIdempotent(ctx)
-			}
-			if pinned != "" {
-				return errResult(err)
-			}
-			dec := c.router.OnFailure(ctx, &a, addr, err, sent)
-			if dec.Action == router.Done {
-				return errResult(dec.Err)
-			}
-			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
-			}
-			continue
-		}
-		msg, isErr := errorText(res)
-		if !isErr || pinned != "" || !mayRedirect(msg) {
-			c.router.ClearSuspect(addr)
-			return res
-		}
-		last = res.Err()
-		dec := c.router.OnReply(&a, addr, msg)
-		if dec.Action == router.Done {
-			if dec.Err != nil {
-				return errResult(dec.Err)
-			}
-			return res
-		}
-		if dec.Redial {
-			c.deploy.nameMoved(addr) // resolve the name afresh for the redial
-			c.dropNode(addr)
-		}
-		if dec.Backoff {
-			if werr := c.router.Wait(ctx, &a); werr != nil {
-				return errResult(&RetryError{Attempts: attempt, Err: werr, Last: last})
-			}
+		res, err := c.send(ctx, t, cmd, addr)
+		if final, done := t.judge(ctx, res, err); done {
+			return final
 		}
 	}
 }
 
-// doWatched sends a retry-safe command to a node that recently failed, and
-// gives up on it as soon as a new view routes the command elsewhere: a hung
-// master (SIGSTOP, a dead host without RST) would otherwise hold the call
-// until its deadline although its replica took over. The abandoned request
-// may still run on the old node, which is why only read-only and idempotent
-// commands are watched.
-func (c *Client) doWatched(ctx context.Context, n *node, cmd *command, a *router.Attempt, addr string) (Result, error) {
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	key := router.Attempt{Slot: a.Slot, HasSlot: a.HasSlot} // the goroutine must not share a
-	go func() {
-		for {
-			changed := c.router.Changed()
-			if !c.router.Serves(&key, addr) {
-				cancel(errOwnerChanged)
-				return
-			}
-			select {
-			case <-changed:
-			case <-wctx.Done():
-				return
-			}
-		}
-	}()
-	res, err := n.do(wctx, cmd, a.Asking())
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), errOwnerChanged) {
-		err = &ConnError{Addr: addr, Op: "read", Sent: true, Err: errOwnerChanged}
+// send is one try of cmd on addr: blocking commands on a dedicated
+// connection, retry-safe ones to a suspect node watched for a new owner,
+// the rest on the node's shared pipe.
+func (c *Client) send(ctx context.Context, t *attempt, cmd *command, addr string) (Result, error) {
+	n := c.node(addr)
+	if t.blocking {
+		return n.doDedicated(ctx, cmd)
 	}
-	return res, err
+	if t.pinned == "" && c.router.IsSuspect(addr) && t.retrySafe(ctx) {
+		wctx, stop := c.watch(ctx, addr, []router.Attempt{{Slot: t.a.Slot, HasSlot: t.a.HasSlot}})
+		res, err := n.do(wctx, cmd, false)
+		stop()
+		return res, ownerChanged(ctx, wctx, addr, err)
+	}
+	return n.do(ctx, cmd, t.a.Asking())
 }
 
-var errOwnerChanged = errors.New("slotrouter: abandoned: the slot has a new owner")
-
-// mayRedirect is a cheap first filter so ordinary error replies (WRONGTYPE,
-// ERR ...) skip the router.
-func mayRedirect(msg string) bool {
-	if msg == "" {
-		return false
-	}
-	switch msg[0] {
-	case 'M', 'A', 'T', 'C', 'L', 'R':
-		kind, _, _ := strings.Cut(msg, " ")
-		switch kind {
-		case "MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY":
-			return true
-		}
-	}
-	return false
-}
+// learnTimeout bounds one COMMAND INFO that learns an unknown command. It
+// runs for every caller that needs the answer, under none of their contexts.
+const learnTimeout = 5 * time.Second
 
 // lookup finds the command in the key table, learning unknown (module)
-// commands from the server's COMMAND INFO once.
+// commands from the server's COMMAND INFO once. The question is asked once
+// for all callers (singleflight) under the client's own context, and each
+// caller waits for the answer only as long as its own ctx allows: nil then,
+// with ctx.Err() set.
 func (c *Client) lookup(ctx context.Context, args [][]byte) *slots.Command {
 	t := c.cmds.Load()
 	if info := t.Lookup(args); info != nil {
@@ -235,40 +145,42 @@ func (c *Client) lookup(ctx context.Context, args [][]byte) *slots.Command {
 	if _, ok := c.unknown.Load(name); ok {
 		return nil
 	}
-	v, _, _ := c.learn.Do(name, func() (any, error) {
-		if info := c.cmds.Load().Lookup(args); info != nil {
-			return info, nil
+	ch := c.learn.DoChan(name, func() (any, error) { return c.learnCommand(name) })
+	select {
+	case r := <-ch:
+		info, _ := r.Val.(*slots.Command)
+		if info != nil {
+			return info
 		}
-		reply, err := c.Do(ctx, "COMMAND", "INFO", name).Slice()
-		if err != nil {
-			return nil, err // maybe transient: ask again next time
-		}
-		cmds, err := slots.ParseCommandInfo(reply)
-		if err != nil || len(cmds) == 0 {
-			// The server does not know it either: remember, so every call
-			// of a typo does not cost a round trip.
-			c.unknown.Store(name, struct{}{})
-			return nil, err
-		}
-		for {
-			old := c.cmds.Load()
-			if c.cmds.CompareAndSwap(old, old.With(cmds...)) {
-				break
-			}
-		}
-		return c.cmds.Load().Lookup(args), nil
-	})
-	info, _ := v.(*slots.Command)
-	return info
+		return c.cmds.Load().Lookup(args)
+	case <-ctx.Done():
+		return nil
+	}
 }
 
-// errorText is the text of an error reply, without allocating.
-func errorText(r Result) (string, bool) {
-	if r.kind != KindError {
-		return "", false
+// learnCommand asks the server about name and adds what it says to the
+// table; a name the server does not know either is remembered, so every
+// call of a typo does not cost a round trip.
+func (c *Client) learnCommand(name string) (any, error) {
+	if info := c.cmds.Load().Lookup([][]byte{[]byte(name)}); info != nil {
+		return info, nil
 	}
-	if e, ok := r.err.(*Error); ok {
-		return e.msg, true
+	ctx, cancel := context.WithTimeout(c.life, learnTimeout)
+	defer cancel()
+	reply, err := c.Do(ctx, "COMMAND", "INFO", name).Slice()
+	if err != nil {
+		return nil, err // maybe transient: ask again next time
 	}
-	return "", false
+	cmds, err := slots.ParseCommandInfo(reply)
+	if err != nil || len(cmds) == 0 {
+		c.unknown.Store(name, struct{}{})
+		return nil, err
+	}
+	for {
+		old := c.cmds.Load()
+		if c.cmds.CompareAndSwap(old, old.With(cmds...)) {
+			break
+		}
+	}
+	return nil, nil // each caller looks its own args up in the new table
 }

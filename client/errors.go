@@ -1,11 +1,29 @@
 package client
 
+// Every error a caller of this package can meet, in one place. Each matches
+// a sentinel here with errors.Is or a type here with errors.As (the README
+// has the table):
+//
+//   - a Redis error reply: *Error, matching its kind (ErrMoved ... ErrNoScript);
+//   - a connection failure: *ConnError (Sent says whether it may have run),
+//     with the cause inside (*ProtocolError, *ReplyTooLargeError, a dial or
+//     TLS error, a deadline);
+//   - a routing failure: *NodeError (node and slot around the cause),
+//     ErrNoOwner, ErrNoReplica, ErrNoTopology, ErrCrossSlot;
+//   - giving up: *RetryError, matching both why (the ctx's error or
+//     ErrRetryBudget) and the last failure; ErrClosed after Close;
+//   - a caller's mistake: *ArgError; a reply read as the wrong type:
+//     *ReplyTypeError, ErrNil.
+
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/slotrouter/slotrouter/router"
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // Kinds of Redis error replies. A *Error matches its kind with errors.Is, so
@@ -19,7 +37,7 @@ var (
 	ErrLoading     = errors.New("slotrouter: LOADING")
 	ErrMasterDown  = errors.New("slotrouter: MASTERDOWN")
 	ErrReadOnly    = errors.New("slotrouter: READONLY")
-	ErrCrossSlot   = errors.New("slotrouter: CROSSSLOT")
+	ErrCrossSlot   = slots.ErrCrossSlot // also what the client says before sending keys of several slots
 	ErrNoAuth      = errors.New("slotrouter: NOAUTH")
 	ErrWrongPass   = errors.New("slotrouter: WRONGPASS")
 	ErrWrongType   = errors.New("slotrouter: WRONGTYPE")
@@ -48,8 +66,9 @@ var errorKinds = map[string]error{
 
 // Errors the client itself produces.
 var (
-	// ErrClosed is returned by calls on a closed Client.
-	ErrClosed = errors.New("slotrouter: client closed")
+	// ErrClosed is returned by calls on a closed Client, and by calls in
+	// flight when it was closed. It is the router's own ErrClosed too.
+	ErrClosed = router.ErrClosed
 	// ErrNoOwner means no reachable node served the command's slot before
 	// the caller's context (or the retry budget) ran out.
 	ErrNoOwner = router.ErrNoOwner
@@ -67,7 +86,20 @@ var (
 	// ErrScanUnstable ends a Scan whose keys kept moving between nodes
 	// through every one of its bounded rounds of walks.
 	ErrScanUnstable = errors.New("slotrouter: scan: keys kept moving between nodes")
+
+	// ErrNoTopology means no discovery round has succeeded yet.
+	ErrNoTopology = router.ErrNoTopology
+	// ErrRetryBudget is why a call without a deadline stopped retrying
+	// after Options.RetryBudget (inside a *RetryError).
+	ErrRetryBudget = router.ErrRetryBudget
 )
+
+// NodeError wraps a failure with the node and slot it concerned; it
+// matches its cause (a *ConnError, the ctx's error, ...) with errors.Is/As.
+type NodeError = router.NodeError
+
+// SlotError wraps a routing failure with its slot.
+type SlotError = router.SlotError
 
 // RedirectError is returned when a command was redirected more often than
 // Options.MaxRedirects allows; Chain names every hop.
@@ -124,3 +156,123 @@ func (e *FanoutError) Unwrap() []error {
 	}
 	return out
 }
+
+// ErrReplyTooLarge matches a *ReplyTooLargeError.
+var ErrReplyTooLarge = errors.New("slotrouter: reply over Options.MaxReplyBytes")
+
+// ReplyTooLargeError: a reply would have held more than Limit bytes in
+// memory (payloads plus a Result per element). The connection it arrived on
+// is closed: the rest of the reply is never read.
+type ReplyTooLargeError struct{ Limit int64 }
+
+func (e *ReplyTooLargeError) Error() string {
+	return "slotrouter: reply over Options.MaxReplyBytes (" + strconv.FormatInt(e.Limit, 10) + " bytes)"
+}
+
+func (e *ReplyTooLargeError) Is(target error) bool { return target == ErrReplyTooLarge }
+
+// RetryError is returned when a call ran out of time or retries while the
+// deployment was recovering. It matches both causes with errors.Is: the
+// context's error (or the budget) and the last failure seen, e.g.
+// errors.Is(err, context.DeadlineExceeded) and errors.Is(err, ErrClusterDown).
+type RetryError struct {
+	Attempts int
+	Err      error // why retrying stopped
+	Last     error // the last failure
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("slotrouter: gave up after %d attempts: %v (last: %v)", e.Attempts, e.Err, e.Last)
+}
+
+func (e *RetryError) Unwrap() []error { return []error{e.Err, e.Last} }
+
+// ArgError reports a command argument of a type the encoder does not accept
+// (nil, structs, maps, ...). Index is the argument's position (0 is the
+// command name); -1 means the command was empty.
+type ArgError struct {
+	Index int
+	Type  string
+}
+
+func (e *ArgError) Error() string {
+	if e.Index < 0 {
+		return "slotrouter: " + e.Type
+	}
+	return "slotrouter: argument " + strconv.Itoa(e.Index) + " has unsupported type " + e.Type
+}
+
+// ProtocolError means the server sent bytes that are not valid RESP, or a
+// length beyond the sanity caps. The connection is closed: after a framing
+// error nothing later on the stream can be trusted.
+type ProtocolError struct {
+	Reason string
+}
+
+func (e *ProtocolError) Error() string { return "slotrouter: protocol error: " + e.Reason }
+
+// ConnError is a failure of the connection to Addr rather than a reply.
+//
+// Sent tells whether the command may have reached the server. Sent == false
+// guarantees it was not executed (the dial failed, or its bytes never left
+// the process), so even a write can be retried on another node. Sent == true
+// means it may or may not have run.
+type ConnError struct {
+	Addr string
+	Op   string // "dial", "setup", "write", "read", "health", "closed", "drain"
+	Sent bool
+	Err  error
+}
+
+func (e *ConnError) Error() string {
+	s := "slotrouter: " + e.Op + " " + e.Addr
+	if e.Sent {
+		s += " (command may have been sent)"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the failure was a deadline (health or I/O).
+func (e *ConnError) Timeout() bool { return errors.Is(e.Err, os.ErrDeadlineExceeded) }
+
+// ReplyTypeError is returned by Result accessors when the reply's kind cannot
+// be converted, e.g. Int64 on an array or a non-numeric string.
+type ReplyTypeError struct {
+	Want string // what the accessor converts to
+	Got  Kind
+	Text string // the offending text, for strings that did not parse
+}
+
+func (e *ReplyTypeError) Error() string {
+	s := "slotrouter: cannot read " + e.Got.String() + " reply as " + e.Want
+	if e.Text != "" {
+		s += ": " + strconv.Quote(e.Text)
+	}
+	return s
+}
+
+// healthError is the cause inside a ConnError when a pipe got no reply within
+// HealthTimeout. It matches os.ErrDeadlineExceeded so the usual timeout checks
+// work.
+type healthError struct{ after string }
+
+func (e *healthError) Error() string        { return "no reply within " + e.after }
+func (e *healthError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
+func (e *healthError) Timeout() bool        { return true }
+
+// errDrained is the cause recorded on a pipe retired by drain. A caller that
+// picked the pipe just before it was retired gets a *ConnError with Op
+// "drain" and Sent false, which node.do retries on a fresh pipe.
+var errDrained = errors.New("slotrouter: connection drained: its address left the DNS answer")
+
+// errLeftView is the cause recorded on a node retired by retireAll.
+var errLeftView = errors.New("slotrouter: connection drained: the node left the view")
+
+// errOwnerChanged is the cause inside the *ConnError of a call abandoned on
+// a suspect node because a new view routes its slot elsewhere.
+var errOwnerChanged = errors.New("slotrouter: abandoned: the slot has a new owner")

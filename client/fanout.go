@@ -115,7 +115,7 @@ func merge(name string, info *slots.Command, rs []NodeResult) Result {
 	case slots.ResponseAllSucceeded:
 		return ok[0].Result
 	case slots.ResponseAggSum, slots.ResponseAggMin, slots.ResponseAggMax:
-		return aggregate(info.Response, ok)
+		return mergeByPolicy(info.Response, ok)
 	case slots.ResponseAggLogicalAnd, slots.ResponseAggLogicalOr:
 		return logical(info.Response == slots.ResponseAggLogicalAnd, ok)
 	case slots.ResponseSpecial:
@@ -144,8 +144,8 @@ func merge(name string, info *slots.Command, rs []NodeResult) Result {
 	return ok[start].Result
 }
 
-// aggregate sums, or takes the minimum or maximum of, integer replies.
-func aggregate(p slots.ResponsePolicy, ok []NodeResult) Result {
+// mergeByPolicy sums, or takes the minimum or maximum of, integer replies.
+func mergeByPolicy(p slots.ResponsePolicy, ok []NodeResult) Result {
 	var acc int64
 	for i, r := range ok {
 		n, err := r.Result.Int64()

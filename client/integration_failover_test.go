@@ -163,7 +163,9 @@ func runFailover(t *testing.T, rate, perShard int, deadline time.Duration, fault
 	viewMu.Unlock()
 	for _, op := range ops {
 		if over := op.end.Sub(op.deadline); over > 0 {
-			stalled := lag.stalledDuring(op.deadline, op.end)
+			// What may be excused is capped: a stall longer than the raw
+			// cap cannot hide anything, since the raw bound fails first.
+			stalled := min(lag.stalledDuring(op.deadline, op.end), overrunCap)
 			if op.err == nil {
 				// A call that got its reply after its deadline. This bound is
 				// about giving up on time; how late a completed command is
@@ -259,9 +261,14 @@ func TestFailoverHungMaster(t *testing.T) {
 	// answers around the promotion, so errors are allowed everywhere here;
 	// what this test holds is the deadline and the recovery time.
 	checkFailover(t, f, true, true)
-	// The bound is the client's: time the whole process was not scheduled
-	// (measured, and logged above) is not counted against it.
-	if f.unexplained > 10*time.Millisecond {
-		t.Errorf("a call returned %v after its deadline beyond any process stall (raw max %v); want <= 10ms", f.unexplained, f.stats.maxOverrun)
+	// Two bounds. Raw, nothing subtracted: no call returns more than
+	// overrunCap after its deadline. Tight: 10 ms once the time the whole
+	// process was not scheduled (measured by a sleeper goroutine outside
+	// the client, logged above, at most overrunCap of it) is excused.
+	if f.stats.maxOverrun > overrunCap {
+		t.Errorf("a call returned %v after its deadline: over the raw cap %v", f.stats.maxOverrun, overrunCap)
+	}
+	if f.unexplained > overrunTight {
+		t.Errorf("a call returned %v after its deadline beyond any process stall (raw max %v); want <= %v", f.unexplained, f.stats.maxOverrun, overrunTight)
 	}
 }

@@ -20,15 +20,18 @@ type node struct {
 	next  atomic.Uint32
 
 	lastErr atomic.Pointer[nodeErr]
+	budget  *budget // bounds what the pipes have queued (see budget)
 
 	mu        sync.Mutex
 	dials     []*dialAttempt // in-flight dial per pipe slot
 	dialErr   error          // last dial failure, served during dialBackoff
 	dialErrAt time.Time
 	idle      []*dedicatedConn
+	busy      map[*dedicatedConn]struct{} // in use: closed by close, interrupting them
 	closed    bool
-	retired   error   // why retireAll took the node out of service; nil otherwise
-	draining  []*pipe // pipes retireAll took out, closed by close if still open
+	retired   error         // why retireAll took the node out of service; nil otherwise
+	draining  []*pipe       // pipes retireAll took out, closed by close if still open
+	done      chan struct{} // closed by close
 }
 
 type nodeErr struct {
@@ -45,7 +48,7 @@ type dialAttempt struct {
 }
 
 func newNode(addr string, cfg *connConfig) *node {
-	n := &node{addr: addr, cfg: cfg}
+	n := &node{addr: addr, cfg: cfg, budget: newBudget(cfg.MaxInflight, cfg.MaxInflightBytes), done: make(chan struct{})}
 	n.pipes = make([]atomic.Pointer[pipe], cfg.conns())
 	n.dials = make([]*dialAttempt, cfg.conns())
 	return n
@@ -123,6 +126,8 @@ func (n *node) dialPipe(ctx context.Context, i int) (*pipe, error) {
 		return d.p, d.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-n.done:
+		return nil, n.closedErr()
 	}
 }
 
@@ -140,6 +145,7 @@ func (n *node) runDial(i int, d *dialAttempt) {
 		n.setLastErr(err)
 	} else {
 		p := newPipe(n.addr, conn, rd, n.cfg, n.setLastErr)
+		p.budget = n.budget
 		if old := n.pipes[i].Swap(p); old != nil {
 			old.close()
 		}
@@ -223,7 +229,7 @@ func (n *node) doDedicatedMulti(ctx context.Context, cmds []*command, out []Resu
 	}
 	ok, err := dc.do(ctx, n.addr, cmds, out)
 	if !ok {
-		_ = dc.conn.Close()
+		n.dropDedicated(dc)
 		if err != nil {
 			if _, isConn := err.(*ConnError); isConn {
 				n.setLastErr(err)
@@ -246,6 +252,7 @@ func (n *node) getDedicated(ctx context.Context) (*dedicatedConn, error) {
 		dc := n.idle[k-1]
 		n.idle[k-1] = nil
 		n.idle = n.idle[:k-1]
+		n.busyLocked(dc)
 		n.mu.Unlock()
 		return dc, nil
 	}
@@ -265,11 +272,37 @@ func (n *node) getDedicated(ctx context.Context) (*dedicatedConn, error) {
 		}
 		return nil, err
 	}
-	return &dedicatedConn{conn: conn, rd: rd}, nil
+	dc := &dedicatedConn{conn: conn, rd: rd}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		_ = conn.Close()
+		return nil, n.closedErr()
+	}
+	n.busyLocked(dc)
+	n.mu.Unlock()
+	return dc, nil
+}
+
+// busyLocked records dc as in use, so close can interrupt it.
+func (n *node) busyLocked(dc *dedicatedConn) {
+	if n.busy == nil {
+		n.busy = map[*dedicatedConn]struct{}{}
+	}
+	n.busy[dc] = struct{}{}
+}
+
+// dropDedicated closes a dedicated connection that is not reusable.
+func (n *node) dropDedicated(dc *dedicatedConn) {
+	n.mu.Lock()
+	delete(n.busy, dc)
+	n.mu.Unlock()
+	_ = dc.conn.Close()
 }
 
 func (n *node) putDedicated(dc *dedicatedConn) {
 	n.mu.Lock()
+	delete(n.busy, dc)
 	if !n.closed && len(n.idle) < n.cfg.dedicatedIdle() {
 		n.idle = append(n.idle, dc)
 		n.mu.Unlock()
@@ -279,14 +312,28 @@ func (n *node) putDedicated(dc *dedicatedConn) {
 	_ = dc.conn.Close()
 }
 
-// close closes every connection, draining ones included; later calls fail
-// with Op "closed".
+// close closes every connection, draining ones and the ones in use by
+// blocking commands included, and fails callers waiting for a dial or for
+// room in the budget; later calls fail with Op "closed". A node retireAll
+// took out of service is closed too: closed is then already set.
 func (n *node) close() {
 	n.mu.Lock()
+	select {
+	case <-n.done:
+		n.mu.Unlock()
+		return
+	default:
+	}
 	n.closed, n.retired = true, nil
+	close(n.done)
 	idle, draining := n.idle, n.draining
 	n.idle, n.draining = nil, nil
+	for dc := range n.busy {
+		idle = append(idle, dc)
+	}
+	n.busy = nil
 	n.mu.Unlock()
+	n.budget.close(n.closedErr())
 	for _, p := range draining {
 		p.close()
 	}
@@ -392,14 +439,6 @@ func (n *node) drained() bool {
 	}
 	return true
 }
-
-// errDrained is the cause recorded on a pipe retired by drain. A caller that
-// picked the pipe just before it was retired gets a *ConnError with Op
-// "drain" and Sent false, which node.do retries on a fresh pipe.
-var errDrained = errors.New("slotrouter: connection drained: its address left the DNS answer")
-
-// errLeftView is the cause recorded on a node retired by retireAll.
-var errLeftView = errors.New("slotrouter: connection drained: the node left the view")
 
 // retire closes p once it has nothing outstanding, recording cause. A
 // stalled reply is the pipe's own health rule's to fail (Op "health"); the

@@ -197,7 +197,9 @@ func TestNodeDedicatedBlockingCommands(t *testing.T) {
 	}
 
 	// A served BLPOP returns the value and its connection is reused.
+	pushed := make(chan struct{})
 	go func() {
+		defer close(pushed)
 		time.Sleep(50 * time.Millisecond)
 		mustDo(t, n, "RPUSH", "queue", "job1")
 	}()
@@ -207,6 +209,7 @@ func TestNodeDedicatedBlockingCommands(t *testing.T) {
 	if err != nil || r.String() != `["queue", "job1"]` {
 		t.Fatalf("BLPOP served: %s %v", r, err)
 	}
+	<-pushed // its reply may come after the BLPOP's: the node must outlive it
 	n.mu.Lock()
 	idle = len(n.idle)
 	n.mu.Unlock()

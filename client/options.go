@@ -70,6 +70,21 @@ type Options struct {
 	// ConnsPerNode is how many multiplexed connections each node gets.
 	// Default 1: one pipelined connection serves any number of callers.
 	ConnsPerNode int
+	// MaxReplyBytes caps what one reply may hold in memory: its payload
+	// bytes plus one Result (72 bytes) per element, so a reply of many tiny
+	// elements counts for what it really costs. Over it the call fails with
+	// ErrReplyTooLarge and the connection is closed. Default
+	// DefaultMaxReplyBytes (512 MB, Redis's proto-max-bulk-len, so any
+	// value the server can store can be read); negative means no cap.
+	MaxReplyBytes int64
+	// MaxInflight bounds the requests queued or awaiting their reply on one
+	// node, and MaxInflightBytes their encoded size. A call over the bound
+	// waits for room, at most until its ctx ends, and then was never sent:
+	// a slow node is not fed work nobody waits for any more. Defaults
+	// DefaultMaxInflight (10,000) and DefaultMaxInflightBytes (64 MB); a
+	// single request larger than the bound waits for the node to be empty.
+	MaxInflight      int
+	MaxInflightBytes int64
 
 	// RefuseCrossSlot makes a multi-key command whose keys hash to several
 	// slots (MGET, MSET, DEL, UNLINK, EXISTS, TOUCH) fail with CROSSSLOT

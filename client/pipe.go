@@ -3,10 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
-	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +17,9 @@ import (
 // caller pays one wake-up per call, like a plain connection pool), and when
 // it leaves with calls still outstanding a background reader takes over
 // until the FIFO is empty (see pipe_read.go). A caller waits on its call or
-// on its ctx, whichever is first; an abandoned call stays queued and the
-// reader throws its reply away.
+// on its ctx, whichever is first; an abandoned call whose bytes already
+// went out stays queued and the reader throws its reply away, one whose
+// bytes had not is cut from the write buffer (dropAbandonedLocked).
 //
 // The caller that flushes blocks in Write at most until its ctx deadline:
 // then the rest of the write is handed to a goroutine. (A ctx that is
@@ -29,8 +27,13 @@ import (
 // timeout, HealthTimeout, bounds it. Neither applies to TLS pipes, which
 // always flush on a goroutine because a timed-out tls.Conn write is fatal.)
 //
-// Blocking commands do not belong here: a reply that takes longer than
-// HealthTimeout closes the pipe. They go to node.doDedicated.
+// Liveness is judged by progress, not completion: a pipe is alive while
+// reply bytes arrive (a 512 MB value may take seconds) or while a command
+// the server may legitimately take long on (EVAL, FCALL, KEYS, ...: see
+// mayTakeLong) is outstanding, whose caller's ctx bounds it. Otherwise
+// requests outstanding with no byte for HealthTimeout close the pipe: a hung
+// node is declared so as fast as ever. Blocking commands still go to
+// node.doDedicated: on a shared pipe they would hold every later caller.
 type pipe struct {
 	addr         string
 	conn         net.Conn
@@ -39,6 +42,7 @@ type pipe struct {
 	writeTimeout time.Duration
 	health       time.Duration
 	onFail       func(error) // tells the node why the pipe died
+	budget       *budget     // the node's bound on queued requests; nil: none
 
 	mu        sync.Mutex
 	wbuf      []byte     // small requests, coalesced
@@ -66,6 +70,8 @@ type pipe struct {
 	broken    atomic.Bool  // fast-path check for node
 	sent      atomic.Int64 // calls handed to Write
 	done      atomic.Int64 // calls whose replies have been read
+	slowOut   atomic.Int32 // outstanding calls holding a command that may take long
+	dropped   atomic.Int64 // abandoned calls cut out before they were written
 
 	// Write-deadline cache, owned by whoever holds the flushing role.
 	wdl      time.Time
@@ -74,6 +80,7 @@ type pipe struct {
 	// Health checker state, owned by the timer callback.
 	timer      *time.Timer
 	lastDone   int64
+	lastBytes  int64
 	stallSince time.Time
 }
 
@@ -103,9 +110,18 @@ type call struct {
 	done    chan struct{} // capacity 1, drained before reuse
 	state   atomic.Uint32
 	n       int      // replies expected (not counting ASKING acks)
+	slow    bool     // holds a command that may take long (counted in slowOut)
 	asks    []bool   // asks[i]: reply i is preceded by an ASKING ack
 	results []Result // filled by the reader
 	err     error    // transport failure, set before done
+
+	// Room taken in the node's budget, given back once, when the call
+	// completes or is recycled.
+	budget        *budget
+	bCmds, bBytes int64
+	// wfrom, wto: the call's bytes in wbuf while it is unflushed (valid
+	// while segs is empty), so an abandoned call can be cut out.
+	wfrom, wto int
 
 	// reader-only progress
 	ackPending bool
@@ -118,12 +134,21 @@ func getCall(n int) *call {
 	c := callPool.Get().(*call)
 	c.state.Store(callWaiting)
 	c.n = n
+	c.slow = false
 	c.err = nil
 	c.ack = Result{}
 	return c
 }
 
+func (c *call) releaseBudget() {
+	if c.budget != nil {
+		c.budget.release(c.bCmds, c.bBytes)
+		c.budget = nil
+	}
+}
+
 func putCall(c *call) {
+	c.releaseBudget()
 	clear(c.results) // do not pin reply memory in the pool
 	if cap(c.results) > 1024 || cap(c.asks) > 1024 {
 		return
@@ -134,6 +159,7 @@ func putCall(c *call) {
 
 // complete hands c to its waiter, or recycles it if the waiter is gone.
 func complete(c *call, err error) {
+	c.releaseBudget()
 	c.err = err
 	if c.state.CompareAndSwap(callWaiting, callDone) {
 		c.done <- struct{}{}
@@ -275,162 +301,6 @@ func (p *pipe) wait(ctx context.Context, c *call) error {
 	return nil
 }
 
-// send queues c's bytes and, if nobody is flushing, flushes them itself.
-func (p *pipe) send(ctx context.Context, c *call, one *command, many []*command) error {
-	c.ackPending = c.asks[0]
-	p.mu.Lock()
-	if p.closed {
-		err := p.closedErr()
-		p.mu.Unlock()
-		return err
-	}
-	if err := p.probeIdleLocked(); err != nil {
-		p.mu.Unlock()
-		p.fail("read", err)
-		return &ConnError{Addr: p.addr, Op: "read", Sent: false, Err: err}
-	}
-	if one != nil {
-		p.appendLocked(one, c.asks[0])
-	} else {
-		for i, cmd := range many {
-			p.appendLocked(cmd, c.asks[i])
-		}
-	}
-	p.queue = append(p.queue, c)
-	p.unflushed++
-	if p.flushing {
-		p.mu.Unlock()
-		return nil
-	}
-	p.flushing = true
-	// Other calls in flight, or several answered in the reader's last
-	// wave, mean other callers are about to queue too (typically the ones
-	// whose replies were just handed out): let them run first so one write
-	// carries all of them instead of one each. A lone caller writes at once.
-	busy := len(p.queue) > 1 || p.sent.Load() != p.done.Load() || p.wave.Load() > 1
-	p.mu.Unlock()
-	if p.tls {
-		go p.flush(time.Time{})
-		return nil
-	}
-	if busy {
-		runtime.Gosched()
-	}
-	deadline, _ := ctx.Deadline()
-	p.flush(deadline)
-	return nil
-}
-
-func (p *pipe) appendLocked(cmd *command, asking bool) {
-	if asking {
-		p.wbuf = append(p.wbuf, askingCmd...)
-	}
-	if len(cmd.buf) < bigRequest {
-		p.wbuf = append(p.wbuf, cmd.buf...)
-		return
-	}
-	if len(p.wbuf) > 0 {
-		p.segs = append(p.segs, p.wbuf)
-		p.wbuf = nil
-	}
-	cmd.refs.Add(1)
-	p.segs = append(p.segs, cmd.buf)
-	p.pins = append(p.pins, cmd)
-}
-
-func unpin(pins []*command) {
-	for _, c := range pins {
-		c.release()
-	}
-}
-
-// flush writes until nothing is queued. The caller holds the flushing role;
-// ctxDeadline bounds how long that caller blocks in Write.
-func (p *pipe) flush(ctxDeadline time.Time) {
-	var written []byte
-	for {
-		p.mu.Lock()
-		if written != nil && cap(written) <= maxPooledWriteBuf {
-			p.spare = written[:0]
-		}
-		if p.closed || (len(p.wbuf) == 0 && len(p.segs) == 0) {
-			p.flushing = false
-			p.mu.Unlock()
-			return
-		}
-		segs, pins, buf := p.segs, p.pins, p.wbuf
-		p.segs, p.pins = nil, nil
-		p.wbuf, p.spare = p.spare, nil
-		if p.wbuf == nil {
-			p.wbuf = make([]byte, 0, 4096)
-		}
-		n := p.unflushed
-		p.unflushed = 0
-		p.mu.Unlock()
-
-		p.sent.Add(int64(n))
-		rest, err := p.write(segs, buf, ctxDeadline)
-		if rest != nil {
-			// The caller's deadline hit mid-write but the socket is fine:
-			// a goroutine finishes so the caller can return on time.
-			p.handovers.Add(1)
-			go func() {
-				if _, err := p.write(rest, nil, time.Time{}); err != nil {
-					p.fail("write", err)
-				}
-				unpin(pins)
-				p.flush(time.Time{})
-			}()
-			return
-		}
-		unpin(pins)
-		if err != nil {
-			p.fail("write", err)
-			p.mu.Lock()
-			p.flushing = false
-			p.mu.Unlock()
-			return
-		}
-		written = buf
-	}
-}
-
-// write writes segs then buf. With a ctx deadline earlier than the write
-// timeout it returns the unwritten rest (non-nil) when that deadline, not the
-// connection, failed.
-func (p *pipe) write(segs [][]byte, buf []byte, ctxDeadline time.Time) (rest [][]byte, err error) {
-	now := time.Now()
-	wd, byCtx := now.Add(p.writeTimeout), false
-	if !ctxDeadline.IsZero() && ctxDeadline.Before(wd) && !p.tls {
-		wd, byCtx = ctxDeadline, true
-	}
-	// Re-arming the deadline costs a runtime timer update; skip it while
-	// the one in place is a plain write timeout with at least half to go.
-	if byCtx || p.wdlByCtx || p.wdl.Sub(now) < p.writeTimeout/2 {
-		if err := p.conn.SetWriteDeadline(wd); err != nil {
-			return nil, err
-		}
-		p.wdl, p.wdlByCtx = wd, byCtx
-	}
-	if len(segs) == 0 {
-		// The common case: one buffer, and no net.Buffers (it would escape).
-		n, err := p.conn.Write(buf)
-		if err != nil && byCtx && errors.Is(err, os.ErrDeadlineExceeded) {
-			return [][]byte{buf[n:]}, err
-		}
-		return nil, err
-	}
-	bufs := net.Buffers(segs)
-	if len(buf) > 0 {
-		bufs = append(bufs, buf)
-	}
-	_, err = bufs.WriteTo(p.conn) // consumes what it wrote
-	if err != nil && byCtx && errors.Is(err, os.ErrDeadlineExceeded) {
-		return bufs, err
-	}
-	return nil, err
-}
-
 // fail closes the pipe once; the reader then fails every queued call.
 func (p *pipe) fail(op string, err error) {
 	p.mu.Lock()
@@ -452,25 +322,26 @@ func (p *pipe) fail(op string, err error) {
 
 func (p *pipe) close() { p.fail("closed", net.ErrClosed) }
 
-// healthCheck closes the pipe when requests are outstanding and no reply
-// has arrived for the health timeout. It runs on a timer, so the hot path
-// pays nothing but two atomic counters.
+// healthCheck closes the pipe when requests are outstanding, none of them
+// may legitimately take long, and not one reply byte has arrived for the
+// health timeout. It runs on a timer, so the hot path pays nothing but
+// atomic counters.
 func (p *pipe) healthCheck() {
 	if p.broken.Load() {
 		return
 	}
 	now := time.Now()
-	sent, done := p.sent.Load(), p.done.Load()
+	sent, done, got := p.sent.Load(), p.done.Load(), p.rd.progress.Load()
 	switch {
 	case sent == done:
 		p.stallSince = time.Time{}
-	case done != p.lastDone || p.stallSince.IsZero():
+	case done != p.lastDone || got != p.lastBytes || p.slowOut.Load() > 0 || p.stallSince.IsZero():
 		p.stallSince = now // progress (or a new stall): the clock starts now
 	case now.Sub(p.stallSince) >= p.health:
 		p.fail("health", &healthError{after: p.health.String()})
 		return
 	}
-	p.lastDone = done
+	p.lastDone, p.lastBytes = done, got
 	p.timer.Reset(p.tick())
 }
 

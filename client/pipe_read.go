@@ -19,10 +19,10 @@ import (
 //
 // A caller reads under its ctx: the read deadline is its ctx deadline (and,
 // for a cancellable ctx, at most cancelPoll ahead, so a cancellation is seen
-// promptly). When the deadline hits mid-reply the partial parse is undone
-// (respReader keeps the current reply's bytes) and the background reader
-// parses it again from the start, so leaving on time never desynchronises
-// the stream.
+// promptly). When the deadline hits mid-reply the parse stops where it is
+// (respReader keeps its state) and the next reader, often the background
+// one, resumes it from that byte: leaving on time never desynchronises the
+// stream, and no byte of a reply is parsed twice.
 
 // cancelPoll bounds how late a caller reading its own reply notices that
 // its ctx was cancelled (a ctx deadline is exact: it is the read deadline).
@@ -74,6 +74,9 @@ func (p *pipe) next() (*call, error) {
 	}
 	p.pend[p.head] = nil
 	p.head++
+	if c.slow {
+		p.slowOut.Add(-1)
+	}
 	p.done.Add(1)
 	return c, nil
 }
@@ -100,7 +103,6 @@ func (p *pipe) release() {
 // readLoop is the background reader. persistent readers (TLS pipes) run
 // until the pipe fails; the others give the role up once the FIFO is empty.
 func (p *pipe) readLoop(persistent bool) {
-	p.rd.keep = false
 	if !p.rdl.IsZero() {
 		_ = p.conn.SetReadDeadline(time.Time{})
 		p.rdl = time.Time{}
@@ -134,7 +136,6 @@ func (p *pipe) readLoop(persistent bool) {
 // err is nil once c's replies are in, or the ctx error when the caller
 // left first (c is then abandoned to the background reader).
 func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
-	p.rd.keep = true
 	done := ctx.Done()
 	dl, hasDL := ctx.Deadline()
 	for {
@@ -154,7 +155,7 @@ func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 			}
 			continue
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !p.rd.unread() {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			p.fail("read", err)
 			p.drain()
 			return false, nil

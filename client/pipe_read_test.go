@@ -100,8 +100,8 @@ func readRequest(r *bufio.Reader) ([]string, error) {
 }
 
 // A caller reading its own reply leaves at its deadline even when half the
-// reply has arrived; the half it parsed is undone, the background reader
-// parses the whole reply later and throws it away, and the next call gets
+// reply has arrived; the half it parsed stays parsed, the background reader
+// resumes the reply from there and throws it away, and the next call gets
 // its own reply: the stream stays in step.
 func TestPipeCallerLeavesMidReplyInStep(t *testing.T) {
 	release := make(chan struct{})
@@ -131,6 +131,7 @@ func TestPipeCallerLeavesMidReplyInStep(t *testing.T) {
 	p := newPipe(addr, conn, newRespReader(conn), &connConfig{HealthTimeout: 30 * time.Second}, nil)
 	defer p.close()
 
+	sc := startSchedClock()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	dl, _ := ctx.Deadline()
@@ -141,9 +142,7 @@ func TestPipeCallerLeavesMidReplyInStep(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want DeadlineExceeded, got %v", err)
 	}
-	if late > 100*time.Millisecond {
-		t.Errorf("returned %v after its deadline", late)
-	}
+	checkOverrun(t, "the caller leaving mid-reply", late, sc)
 	close(release)
 
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
@@ -214,38 +213,113 @@ func (d *deadlineOnce) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// In keep mode a reply interrupted by a deadline is parsed again from its
-// first byte; outside keep mode the reader cannot undo a started reply.
-func TestRespReaderUnread(t *testing.T) {
-	big := strings.Repeat("x", 3*readBufSize) // larger than the buffer
-	in := "*3\r\n$3\r\nabc\r\n$" + fmt.Sprint(len(big)) + "\r\n" + big + "\r\n:7\r\n+OK\r\n"
-	cut := len(in) - 20
-	for _, keep := range []bool{true, false} {
-		rd := newRespReader(&deadlineOnce{parts: []string{in[:cut], in[cut:]}})
-		rd.keep = keep
-		_, err := rd.readReply()
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("keep=%v: want the deadline error, got %v", keep, err)
+// flaky times out before every read of real data, the way a caller reading
+// with a short deadline sees a slow reply: chunk bytes, then a timeout.
+type flaky struct {
+	data  []byte
+	chunk int
+	tick  bool
+	reads int
+}
+
+func (f *flaky) Read(b []byte) (int, error) {
+	f.reads++
+	if f.tick = !f.tick; f.tick {
+		return 0, os.ErrDeadlineExceeded
+	}
+	if len(f.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b[:min(len(b), f.chunk)], f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// A reply cut by a timeout at any byte resumes where it stopped: the parse
+// finishes whatever the deadlines, each byte is read once, and the reply is
+// the same as without timeouts. (Before, the reader rewound to the reply's
+// first byte on every timeout, so a reply whose prefix took longer than one
+// deadline to re-parse never finished.)
+func TestRespReaderResumesAfterTimeout(t *testing.T) {
+	big := strings.Repeat("x", 12*readBufSize) // longer than the buffer: read straight into its string
+	var sb strings.Builder
+	const elems = 20000
+	fmt.Fprintf(&sb, "*%d\r\n", elems+3)
+	sb.WriteString("$3\r\nabc\r\n$" + fmt.Sprint(len(big)) + "\r\n" + big + "\r\n")
+	sb.WriteString("*2\r\n:7\r\n%1\r\n+k\r\n$1\r\nv\r\n")
+	for i := range elems {
+		v := fmt.Sprint("value:", i)
+		fmt.Fprintf(&sb, "$%d\r\n%s\r\n", len(v), v)
+	}
+	in := sb.String() + "+OK\r\n"
+	for _, chunk := range []int{1, 7, 4096} {
+		f := &flaky{data: []byte(in), chunk: chunk}
+		rd := newRespReader(f)
+		var r Result
+		var err error
+		timeouts := 0
+		for {
+			r, err = rd.readReply()
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			timeouts++
 		}
-		if ok := rd.unread(); ok != keep {
-			t.Fatalf("keep=%v: unread = %v", keep, ok)
-		}
-		if !keep {
-			continue
-		}
-		r, err := rd.readReply()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("chunk %d: %v", chunk, err)
 		}
-		if got, _ := r.Strings(); len(got) != 3 || got[0] != "abc" || got[1] != big || got[2] != "7" {
-			t.Fatalf("re-parsed reply wrong: %d elements", len(got))
+		arr := r.arr
+		if len(arr) != elems+3 || arr[0].str != "abc" || arr[1].str != big || arr[2].String() != `[(integer) 7, ["k", "v"]]` {
+			t.Fatalf("chunk %d: reply wrong: %d elements", chunk, len(arr))
 		}
-		if r, err := rd.readReply(); err != nil || r.String() != `"OK"` {
-			t.Fatalf("next reply: %s %v", r, err)
+		for i := range elems {
+			if want := fmt.Sprint("value:", i); arr[3+i].str != want {
+				t.Fatalf("chunk %d: element %d = %q, want %q", chunk, i, arr[3+i].str, want)
+			}
 		}
-		if len(rd.buf) > 4*readBufSize {
-			t.Errorf("buffer kept at %d bytes after a big reply", len(rd.buf))
+		for {
+			r, err = rd.readReply()
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
 		}
+		if err != nil || r.String() != `"OK"` {
+			t.Fatalf("chunk %d: next reply: %s %v", chunk, r, err)
+		}
+		// Linear work: at most two reads (one timeout, one chunk) per
+		// chunk of input, whatever the number of timeouts.
+		if maxReads := 2*(len(in)/chunk+1) + 8; f.reads > maxReads || timeouts == 0 {
+			t.Errorf("chunk %d: %d reads, %d timeouts for %d bytes (want <= %d reads)", chunk, f.reads, timeouts, len(in), maxReads)
+		}
+		if got := rd.progress.Load(); got != int64(len(in)) {
+			t.Errorf("chunk %d: progress %d, want %d", chunk, got, len(in))
+		}
+	}
+}
+
+// A reply that would hold more than the cap fails with the typed error,
+// whether its bytes are one bulk or many small elements (each element costs
+// a Result, so a reply of tiny integers cannot amplify past the cap).
+func TestRespReaderReplyCap(t *testing.T) {
+	const limit = 1 << 20
+	many := "*200000\r\n" + strings.Repeat(":1\r\n", 200000)
+	for _, in := range []string{
+		"$" + fmt.Sprint(limit+1) + "\r\n" + strings.Repeat("x", limit+1) + "\r\n",
+		many,
+		"*2\r\n$600000\r\n" + strings.Repeat("y", 600000) + "\r\n$600000\r\n" + strings.Repeat("y", 600000) + "\r\n",
+	} {
+		rd := newRespReader(strings.NewReader(in))
+		rd.limit = limit
+		_, err := rd.readReply()
+		var te *ReplyTooLargeError
+		if !errors.Is(err, ErrReplyTooLarge) || !errors.As(err, &te) || te.Limit != limit {
+			t.Errorf("%.20q: want ErrReplyTooLarge, got %v", in, err)
+		}
+	}
+	// Under the cap the same shapes read fine.
+	rd := newRespReader(strings.NewReader(many))
+	if r, err := rd.readReply(); err != nil || len(r.arr) != 200000 {
+		t.Fatalf("default cap: %d elements, %v", len(r.arr), err)
 	}
 }
 

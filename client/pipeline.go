@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/slotrouter/slotrouter/router"
-	"github.com/slotrouter/slotrouter/slots"
 )
 
 // Pipeline queues commands for any slots and sends them together: each
@@ -51,12 +50,16 @@ type group struct {
 	plain  []*pending
 	res    []Result
 	again  []*pending
-	wait   bool
 
 	// in flight between start and finish
 	pipe *pipe
 	call *call
 	err  error
+	wctx context.Context // ctx, or a watch of it when the node is suspect
+	stop func()          // ends the watch
+	// the share run on a dedicated connection (it holds a blocking command)
+	dedicated chan error
+	dres      []Result
 }
 
 // Pipeline returns an empty pipeline.
@@ -103,17 +106,19 @@ func (p *Pipeline) Reset() {
 
 // pending is one queued command still looking for its reply.
 type pending struct {
-	idx      int
-	a        router.Attempt
-	addr     string
-	asking   bool
-	blocking bool
+	idx    int
+	t      attempt
+	asking bool
 }
 
 // Exec sends every queued command and returns their results in order; the
 // pipeline is then empty. Each Result carries its own error; Exec's error is
 // the first of them, for callers that only need to know whether all
 // succeeded.
+//
+// Each command drives its own attempt (attempt.go), the same state machine
+// as Do, in rounds: every node's share of a round is sent before any reply
+// is awaited, and a round that must back off does so once for all.
 func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 	if p.tx != txNone {
 		return p.execTx(ctx)
@@ -136,6 +141,7 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 	}
 	all := p.todo[:len(p.cmds)]
 	todo := p.ptrs[:0]
+	idempotent := isIdempotent(ctx)
 	for i, cmd := range p.cmds {
 		if p.errs[i] != nil {
 			out[i] = errResult(p.errs[i])
@@ -143,42 +149,39 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 		}
 		pd := &all[i]
 		*pd = pending{idx: i}
-		if info := p.c.lookup(ctx, cmd.args); info != nil {
+		info, err := p.c.classify(ctx, cmd, &pd.t)
+		if info != nil {
 			if use := connStateUse(info); use != "" {
 				out[i] = errResult(connStateError(info, use))
 				continue
 			}
-			slot, hasKeys, err := info.Slot(cmd.args)
-			if err != nil {
-				out[i] = errResult(err)
-				continue
-			}
-			pd.a.Slot, pd.a.HasSlot = slot, hasKeys
-			pd.a.ReadOnly = info.Flags&slots.Readonly != 0
-			pd.blocking = info.IsBlocking(cmd.args)
 		}
-		pd.a.Idempotent = isIdempotent(ctx)
+		if err != nil {
+			out[i] = errResult(err)
+			continue
+		}
+		pd.t.a.Idempotent = idempotent
 		todo = append(todo, pd)
 	}
 	defer func() {
 		clear(all) // drop router state and addresses until the next Exec
 		clear(p.ptrs[:cap(p.ptrs)])
 	}()
-	var waitState router.Attempt
+	var round router.Attempt // the back-off state shared by the rounds
 	for len(todo) > 0 {
 		groups := p.groups[:0]
 		var retry []*pending
 		for _, pd := range todo {
-			addr, err := p.c.router.Target(&pd.a)
-			if err != nil {
-				if p.c.router.OnFailure(ctx, &pd.a, "", err, false).Action == router.Done {
-					out[pd.idx] = errResult(err)
-					continue
+			addr, final, ok := pd.t.target(ctx)
+			if !ok {
+				if pd.t.wait {
+					retry = append(retry, pd) // retry after the round's back-off
+				} else {
+					out[pd.idx] = final
 				}
-				retry = append(retry, pd) // retry after the wait
 				continue
 			}
-			pd.addr, pd.asking = addr, pd.a.Asking()
+			pd.asking = pd.t.a.Asking()
 			var g *group
 			for _, x := range groups { // a handful of nodes: a scan beats a map
 				if x.addr == addr {
@@ -195,24 +198,20 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 					g = &group{}
 					groups = append(groups, g)
 				}
-				g.addr, g.batch, g.wait = addr, g.batch[:0], false
+				g.addr, g.batch = addr, g.batch[:0]
 				g.again = g.again[:0]
 			}
 			g.batch = append(g.batch, pd)
 		}
 		p.groups = groups
-		backoff := len(retry) > 0
-		// Every node's share is sent before any reply is awaited: the
-		// nodes work in parallel without a goroutine per node.
 		for _, g := range groups {
-			p.start(ctx, g, out)
+			p.start(ctx, g)
 		}
 		for _, g := range groups {
 			p.finish(ctx, g, out)
 		}
 		for _, g := range groups {
 			retry = append(retry, g.again...)
-			backoff = backoff || g.wait
 			clear(g.batch)
 			clear(g.plain)
 			clear(g.cmds)
@@ -220,14 +219,15 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 			g.addr = ""
 		}
 		todo = retry
+		backoff := false
+		for _, pd := range todo {
+			backoff = backoff || pd.t.wait
+			pd.t.wait = false
+		}
 		if len(todo) > 0 && backoff {
-			if err := p.c.router.Wait(ctx, &waitState); err != nil {
+			if err := p.c.router.Wait(ctx, &round); err != nil {
 				for _, pd := range todo {
-					last := out[pd.idx].Err()
-					if last == nil {
-						last = err
-					}
-					out[pd.idx] = errResult(&RetryError{Attempts: waitState.Redirects() + 1, Err: err, Last: last})
+					out[pd.idx] = pd.t.giveUp(err)
 				}
 				break
 			}
@@ -243,36 +243,43 @@ func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
 	return out, nil
 }
 
-// start sends one node's share: blocking commands at once on dedicated
-// connections, the rest as one batch on the node's pipe, left in flight.
-func (p *Pipeline) start(ctx context.Context, g *group, out []Result) {
+// start sends one node's share as one batch on the node's pipe, left in
+// flight; a share holding a blocking command goes whole, in queue order, to
+// one dedicated connection instead (see startDedicated). A share for a
+// suspect node whose commands may all run twice is watched, as Do's are,
+// and abandoned when a new view routes it elsewhere.
+func (p *Pipeline) start(ctx context.Context, g *group) {
 	n := p.c.node(g.addr)
 	g.cmds, g.asking, g.plain = g.cmds[:0], g.asking[:0], g.plain[:0]
-	g.pipe, g.call, g.err = nil, nil, nil
+	g.pipe, g.call, g.err, g.dedicated = nil, nil, nil, nil
+	g.wctx, g.stop = ctx, nil
+	safe := true
 	for _, pd := range g.batch {
-		if pd.blocking {
-			res, err := n.doDedicated(ctx, p.cmds[pd.idx])
-			if a, w := p.judge(ctx, pd, res, err, out); a {
-				g.again, g.wait = append(g.again, pd), g.wait || w
-			}
-			continue
+		if pd.t.blocking {
+			p.startDedicated(ctx, g, n)
+			return
 		}
+		safe = safe && pd.t.retrySafe(ctx)
 		g.plain = append(g.plain, pd)
 		g.cmds = append(g.cmds, p.cmds[pd.idx])
 		g.asking = append(g.asking, pd.asking)
 	}
-	if len(g.plain) == 0 {
-		return
+	if safe && p.c.router.IsSuspect(g.addr) {
+		keys := make([]router.Attempt, len(g.plain))
+		for i, pd := range g.plain {
+			keys[i] = router.Attempt{Slot: pd.t.a.Slot, HasSlot: pd.t.a.HasSlot}
+		}
+		g.wctx, g.stop = p.c.watch(ctx, g.addr, keys)
 	}
 	// As node.doMulti: one more try on a fresh pipe when the one picked
 	// broke before the batch left.
 	for attempt := 0; ; attempt++ {
-		pp, err := n.pipe(ctx)
+		pp, err := n.pipe(g.wctx)
 		if err != nil {
 			g.err = err
 			return
 		}
-		c, err := pp.startMulti(ctx, g.cmds, g.asking)
+		c, err := pp.startMulti(g.wctx, g.cmds, g.asking)
 		if err == nil {
 			g.pipe, g.call = pp, c
 			return
@@ -284,8 +291,58 @@ func (p *Pipeline) start(ctx context.Context, g *group, out []Result) {
 	}
 }
 
-// finish collects one node's replies and sorts each into done or g.again.
+// startDedicated runs g's whole share on one dedicated connection, in
+// queue order: a blocking command must see the writes queued before it (a
+// pipeline [DEL q, RPUSH q x, BLPOP q 1] pops x), and it would hold a shared
+// pipe for every other caller. The share runs on a goroutine so the other
+// nodes' shares go out meanwhile; finish collects it.
+func (p *Pipeline) startDedicated(ctx context.Context, g *group, n *node) {
+	cmds := make([]*command, 0, len(g.batch)+1)
+	var asking *command
+	for _, pd := range g.batch {
+		if pd.asking {
+			if asking == nil {
+				asking, _ = newCommand([]any{"ASKING"})
+			}
+			cmds = append(cmds, asking)
+		}
+		cmds = append(cmds, p.cmds[pd.idx])
+	}
+	g.dres = make([]Result, len(cmds))
+	g.dedicated = make(chan error, 1)
+	go func(res []Result, done chan<- error) {
+		err := n.doDedicatedMulti(ctx, cmds, res)
+		asking.release()
+		done <- err
+	}(g.dres, g.dedicated)
+}
+
+// finishDedicated sorts the replies of a share run by startDedicated.
+func (p *Pipeline) finishDedicated(ctx context.Context, g *group, out []Result) {
+	err := <-g.dedicated
+	j := 0
+	for _, pd := range g.batch {
+		var ack Result
+		if pd.asking {
+			ack = g.dres[j]
+			j++
+		}
+		res := g.dres[j]
+		j++
+		if ack.kind == KindError && err == nil && isRedirect(res) {
+			res = ack // bounced because ASKING was refused: the refusal is the cause
+		}
+		p.judge(ctx, g, pd, res, err, out)
+	}
+	g.dedicated, g.dres = nil, nil
+}
+
+// finish collects one node's replies and judges each.
 func (p *Pipeline) finish(ctx context.Context, g *group, out []Result) {
+	if g.dedicated != nil {
+		p.finishDedicated(ctx, g, out)
+		return
+	}
 	if len(g.plain) == 0 {
 		return
 	}
@@ -295,56 +352,30 @@ func (p *Pipeline) finish(ctx context.Context, g *group, out []Result) {
 	res := g.res[:len(g.plain)]
 	err := g.err
 	if g.call != nil {
-		err = g.pipe.finishMulti(ctx, g.call, g.cmds, res)
+		err = g.pipe.finishMulti(g.wctx, g.call, g.cmds, res)
 		g.pipe, g.call = nil, nil
 		if err != nil && retryable(err) {
 			// The pipe broke before the batch was written: it surely did
 			// not run, so it goes once more on a fresh pipe.
-			err = p.c.node(g.addr).doMulti(ctx, g.cmds, res, g.asking)
-		}
-	} else {
-		for i := range res {
-			res[i] = errResult(err)
+			err = p.c.node(g.addr).doMulti(g.wctx, g.cmds, res, g.asking)
 		}
 	}
+	if g.stop != nil {
+		g.stop()
+		err = ownerChanged(ctx, g.wctx, g.addr, err)
+		g.wctx, g.stop = nil, nil
+	}
 	for i, pd := range g.plain {
-		if a, w := p.judge(ctx, pd, res[i], err, out); a {
-			g.again, g.wait = append(g.again, pd), g.wait || w
-		}
+		p.judge(ctx, g, pd, res[i], err, out)
 	}
 }
 
-// judge applies the router's policy to one command's outcome; it reports
-// whether the command must be sent again and whether to back off first.
-func (p *Pipeline) judge(ctx context.Context, pd *pending, res Result, err error, out []Result) (again, wait bool) {
-	if err != nil {
-		var ce *ConnError
-		sent := !errors.As(err, &ce) || ce.Sent
-		dec := p.c.router.OnFailure(ctx, &pd.a, pd.addr, err, sent)
-		if dec.Action == router.Done {
-			out[pd.idx] = errResult(dec.Err)
-			return false, false
-		}
-		out[pd.idx] = errResult(err)
-		return true, dec.Backoff
+// judge runs one command's outcome through its attempt: a final result
+// goes to out, anything else into the next round.
+func (p *Pipeline) judge(ctx context.Context, g *group, pd *pending, res Result, err error, out []Result) {
+	if final, done := pd.t.judge(ctx, res, err); done {
+		out[pd.idx] = final
+		return
 	}
-	msg, isErr := errorText(res)
-	if !isErr || !mayRedirect(msg) {
-		out[pd.idx] = res
-		return false, false
-	}
-	dec := p.c.router.OnReply(&pd.a, pd.addr, msg)
-	if dec.Action == router.Done {
-		if dec.Err != nil {
-			res = errResult(dec.Err)
-		}
-		out[pd.idx] = res
-		return false, false
-	}
-	if dec.Redial {
-		p.c.deploy.nameMoved(pd.addr) // resolve the name afresh for the redial
-		p.c.dropNode(pd.addr)
-	}
-	out[pd.idx] = res
-	return true, dec.Backoff
+	g.again = append(g.again, pd)
 }

@@ -40,8 +40,8 @@ func (p *Pipeline) expand(ctx context.Context, out []Result) ([]composite, []Res
 		}
 		cmd := p.cmds[i]
 		info := p.c.lookup(ctx, cmd.args)
-		if info == nil || info.Flags&(slots.AllShards|slots.AllNodes|slots.MultiShard) == 0 {
-			continue
+		if info == nil || info.Flags&(slots.AllShards|slots.AllNodes|slots.MultiShard) == 0 || connStateUse(info) != "" {
+			continue // connection-state commands (WAIT has all_shards tips) are refused by Exec
 		}
 		_, hasKeys, err := info.Slot(cmd.args)
 		switch {

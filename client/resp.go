@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -17,33 +18,77 @@ const (
 	maxLineLen  = 1 << 20 // simple strings, errors, numbers
 	maxDepth    = 64      // nesting; real replies stay under 10
 	readBufSize = 32 << 10
-	// keepCap bounds how much of one reply a rewindable reader holds in its
-	// buffer; a bigger reply is read as usual but can no longer be rewound.
-	keepCap       = 64 << 20
-	bulkChunk     = 1 << 20 // growth step for bulks larger than the buffer
-	preallocElems = 1024    // elements allocated before any of them arrive
+	// bulkProof: a bulk longer than the buffer gets its announced length
+	// allocated (once, as the string it becomes) only when this much of it
+	// has arrived, so a large value costs exactly its length.
+	bulkProof     = readBufSize / 2
+	preallocElems = 1024 // elements allocated before any of them arrive
+	// growElems: an aggregate's elements grow by this factor as they
+	// arrive (up to the announced count), so the copies total a third of
+	// the final size rather than all of it.
+	growElems = 4
+	slabSize  = 32 << 10
+	slabMax   = 256 // longer strings get their own allocation
+	// resultSize is what one element costs in memory, for the reply cap.
+	resultSize = int64(unsafe.Sizeof(Result{}))
 )
+
+// DefaultMaxReplyBytes is the default Options.MaxReplyBytes: Redis's own
+// proto-max-bulk-len, so any value the server can hold can be read.
+const DefaultMaxReplyBytes = 512 << 20
 
 // respReader parses RESP2 (and, defensively, RESP3) replies from rd. Every
 // Result it returns owns its memory; the buffer is reused.
+//
+// The parse is resumable: when rd fails with a timeout mid-reply (a caller
+// reading its own reply gives up at its deadline), everything parsed so far
+// stays in the reader, and the next readReply, by whoever reads next,
+// continues from the byte it stopped at. So each byte of a reply is parsed
+// once whatever the deadlines, and leaving on time never desynchronises the
+// stream.
 type respReader struct {
 	rd      io.Reader
 	buf     []byte
 	r, w    int
 	started bool // bytes of the current reply have been seen
+	scanned int  // bytes after r already searched for the line end
 
-	// keep asks for rewindable replies: the bytes of the reply being
-	// parsed stay in buf from mark on, so a read that times out midway
-	// (a caller reading its own reply with its deadline) can be undone and
-	// parsed again later by whoever reads next. rewind is keep for the
-	// current reply, dropped when the reply outgrows keepCap.
-	keep   bool
-	rewind bool
-	mark   int
+	// The reply in progress: open aggregates, innermost last, and the bulk
+	// whose header was read and whose body is being read (inBody).
+	stack  []frame
+	inBody bool
+	body   bulkState
+
+	// limit caps what one reply may hold in memory (payload bytes plus
+	// resultSize per element); used is the current reply's count.
+	limit int64
+	used  int64
+
+	// slab holds the small strings of the current aggregate reply: one
+	// allocation per slabSize bytes instead of one per element. Elements
+	// of one reply share it, so keeping one of them keeps at most one slab
+	// alive; a top-level string never shares.
+	slab []byte
+
+	// progress counts the bytes read from rd; the pipe's health check reads
+	// it to tell a node that is slowly sending a big reply from a hung one.
+	progress atomic.Int64
+}
+
+type frame struct {
+	typ  byte
+	want int // elements expected
+	arr  []Result
+}
+
+type bulkState struct {
+	typ byte
+	n   int
+	out []byte // payload so far, for bodies longer than the buffer
 }
 
 func newRespReader(rd io.Reader) *respReader {
-	return &respReader{rd: rd, buf: make([]byte, readBufSize)}
+	return &respReader{rd: rd, buf: make([]byte, readBufSize), limit: DefaultMaxReplyBytes}
 }
 
 func protoErr(reason string) error { return &ProtocolError{Reason: reason} }
@@ -51,25 +96,18 @@ func protoErr(reason string) error { return &ProtocolError{Reason: reason} }
 // buffered is how many unread bytes are in the buffer.
 func (r *respReader) buffered() int { return r.w - r.r }
 
+// midReply reports that a reply has been partly parsed.
+func (r *respReader) midReply() bool { return len(r.stack) > 0 || r.inBody }
+
 // fill reads at least one more byte, compacting first and growing the buffer
 // only while a single line is longer than it.
 func (r *respReader) fill() error {
-	from := r.r
-	if r.rewind {
-		if r.w-r.mark >= keepCap {
-			r.rewind = false // too big to keep: read on, but no way back
-		} else {
-			from = r.mark
-		}
-	}
-	if from > 0 {
-		r.w = copy(r.buf, r.buf[from:r.w])
-		r.r -= from
-		r.mark = max(r.mark-from, 0)
+	if r.r > 0 {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
 	}
 	if r.w == len(r.buf) {
-		// Only a long line or a kept reply fills the buffer; both are
-		// bounded (maxLineLen in line, keepCap above).
+		// Only a long line fills the buffer; maxLineLen bounds it.
 		nb := make([]byte, 2*len(r.buf))
 		copy(nb, r.buf[:r.w])
 		r.buf = nb
@@ -79,6 +117,7 @@ func (r *respReader) fill() error {
 		r.w += n
 		if n > 0 {
 			r.started = true
+			r.progress.Add(int64(n))
 			return nil
 		}
 		if err != nil {
@@ -91,10 +130,10 @@ func (r *respReader) fill() error {
 // line returns the next line without its CRLF. The slice aliases the buffer
 // and is valid until the next read.
 func (r *respReader) line() ([]byte, error) {
-	scanned := 0
 	for {
-		if i := bytes.IndexByte(r.buf[r.r+scanned:r.w], '\n'); i >= 0 {
-			end := r.r + scanned + i
+		if i := bytes.IndexByte(r.buf[r.r+r.scanned:r.w], '\n'); i >= 0 {
+			end := r.r + r.scanned + i
+			r.scanned = 0
 			if end == r.r || r.buf[end-1] != '\r' {
 				return nil, protoErr("line not terminated by CRLF")
 			}
@@ -102,8 +141,8 @@ func (r *respReader) line() ([]byte, error) {
 			r.r = end + 1
 			return l, nil
 		}
-		scanned = r.w - r.r
-		if scanned >= maxLineLen {
+		r.scanned = r.w - r.r
+		if r.scanned >= maxLineLen {
 			return nil, protoErr("line too long")
 		}
 		if err := r.fill(); err != nil {
@@ -162,90 +201,163 @@ func simpleString(b []byte) string {
 	return string(b)
 }
 
-// readReply parses one complete reply. EOF inside a reply is
-// io.ErrUnexpectedEOF; io.EOF means the stream ended cleanly between replies.
+// readReply parses one complete reply, or resumes the one a timed-out read
+// left unfinished. EOF inside a reply is io.ErrUnexpectedEOF; io.EOF means
+// the stream ended cleanly between replies. After any error other than a
+// timeout the stream is out of step and the reader must be dropped.
 func (r *respReader) readReply() (Result, error) {
-	r.mark, r.rewind = r.r, r.keep
-	r.started = r.buffered() > 0
-	res, err := r.read(0)
-	if err == io.EOF && r.started {
-		err = io.ErrUnexpectedEOF
+	if !r.midReply() {
+		r.started = r.buffered() > 0
+		r.used = 0
+		r.slab = nil
 	}
-	if err == nil && len(r.buf) > 4*readBufSize && r.buffered() <= readBufSize/2 {
-		// A big reply grew the buffer; do not pin it for the pipe's life.
+	res, err := r.parse()
+	if err != nil {
+		if err == io.EOF && r.started {
+			err = io.ErrUnexpectedEOF
+		}
+		return Result{}, err
+	}
+	r.started = false
+	if len(r.buf) > 4*readBufSize && r.buffered() <= readBufSize/2 {
+		// A long line grew the buffer; do not pin it for the pipe's life.
 		nb := make([]byte, readBufSize)
 		r.w = copy(nb, r.buf[r.r:r.w])
 		r.r, r.buf = 0, nb
 	}
-	return res, err
+	return res, nil
 }
 
-// unread undoes the partial parse of the current reply after a read error
-// (a deadline), so the next readReply starts it again from its first byte.
-// It reports false when the reply could not be kept (not in keep mode, or
-// bigger than keepCap): the stream is then out of step.
-func (r *respReader) unread() bool {
-	if !r.rewind {
-		return !r.started
+// charge counts n more bytes against the reply's memory cap.
+func (r *respReader) charge(n int64) error {
+	r.used += n
+	if r.limit > 0 && r.used > r.limit {
+		return &ReplyTooLargeError{Limit: r.limit}
 	}
-	r.r = r.mark
-	return true
+	return nil
 }
 
-func (r *respReader) read(depth int) (Result, error) {
-	if depth > maxDepth {
-		return Result{}, protoErr("nesting too deep")
+// parse runs the reply's state machine until the reply is complete or a read
+// fails; the state survives a failed read.
+func (r *respReader) parse() (Result, error) {
+	for {
+		var v Result
+		if r.inBody {
+			var err error
+			if v, err = r.readBody(); err != nil {
+				return Result{}, err
+			}
+		} else {
+			l, err := r.line()
+			if err != nil {
+				return Result{}, err
+			}
+			var complete bool
+			if v, complete, err = r.header(l); err != nil {
+				return Result{}, err
+			}
+			if !complete {
+				continue
+			}
+		}
+		// v is complete: it is the reply, or one element of the innermost
+		// open aggregate, which it may complete in turn.
+		for {
+			k := len(r.stack)
+			if k == 0 {
+				return v, nil
+			}
+			if err := r.charge(resultSize); err != nil {
+				return Result{}, err
+			}
+			f := &r.stack[k-1]
+			if len(f.arr) == cap(f.arr) {
+				na := make([]Result, len(f.arr), min(f.want, growElems*cap(f.arr)))
+				copy(na, f.arr)
+				f.arr = na
+			}
+			f.arr = append(f.arr, v)
+			if len(f.arr) < f.want {
+				break
+			}
+			typ, arr := f.typ, f.arr
+			*f = frame{}
+			r.stack = r.stack[:k-1]
+			if typ == '|' {
+				break // attributes describe the next value, which we read instead
+			}
+			v = aggregate(typ, arr)
+		}
 	}
-	l, err := r.line()
-	if err != nil {
-		return Result{}, err
+}
+
+func aggregate(typ byte, arr []Result) Result {
+	switch typ {
+	case '%':
+		return Result{kind: KindMap, arr: arr}
+	case '~':
+		return Result{kind: KindSet, arr: arr}
+	case '>':
+		return Result{kind: KindPush, arr: arr}
 	}
+	return Result{kind: KindArray, arr: arr}
+}
+
+// header parses one line. complete is false when the line opened an
+// aggregate or a bulk, whose contents follow.
+func (r *respReader) header(l []byte) (v Result, complete bool, err error) {
 	if len(l) == 0 {
-		return Result{}, protoErr("empty line")
+		return Result{}, false, protoErr("empty line")
 	}
 	body := l[1:]
 	switch l[0] {
 	case '+':
-		return Result{kind: KindString, str: simpleString(body)}, nil
+		if err := r.charge(int64(len(body))); err != nil {
+			return Result{}, false, err
+		}
+		return Result{kind: KindString, str: simpleString(body)}, true, nil
 	case '-':
-		return Result{kind: KindError, err: &Error{msg: string(body)}}, nil
+		if err := r.charge(int64(len(body))); err != nil {
+			return Result{}, false, err
+		}
+		return Result{kind: KindError, err: &Error{msg: string(body)}}, true, nil
 	case ':':
 		n, ok := parseInt(body)
 		if !ok {
-			return Result{}, protoErr("bad integer")
+			return Result{}, false, protoErr("bad integer")
 		}
-		return Result{kind: KindInt, num: n}, nil
+		return Result{kind: KindInt, num: n}, true, nil
 	case '$', '=', '!':
-		return r.readBulk(l[0], body)
+		return r.bulkHeader(l[0], body)
 	case '*', '~', '>', '%', '|':
-		return r.readAggregate(l[0], body, depth)
+		return r.aggregateHeader(l[0], body)
 	case '_':
 		if len(body) != 0 {
-			return Result{}, protoErr("bad null")
+			return Result{}, false, protoErr("bad null")
 		}
-		return Result{kind: KindNil}, nil
+		return Result{kind: KindNil}, true, nil
 	case ',':
 		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(body), len(body)), 64)
 		if err != nil {
-			return Result{}, protoErr("bad double")
+			return Result{}, false, protoErr("bad double")
 		}
-		return Result{kind: KindDouble, num: int64(math.Float64bits(f))}, nil
+		return Result{kind: KindDouble, num: int64(math.Float64bits(f))}, true, nil
 	case '#':
 		if len(body) != 1 || (body[0] != 't' && body[0] != 'f') {
-			return Result{}, protoErr("bad boolean")
+			return Result{}, false, protoErr("bad boolean")
 		}
 		var v int64
 		if body[0] == 't' {
 			v = 1
 		}
-		return Result{kind: KindBool, num: v}, nil
+		return Result{kind: KindBool, num: v}, true, nil
 	case '(':
 		if _, ok := parseBigInt(body); !ok {
-			return Result{}, protoErr("bad big number")
+			return Result{}, false, protoErr("bad big number")
 		}
-		return Result{kind: KindBulk, str: string(body)}, nil
+		return Result{kind: KindBulk, str: string(body)}, true, nil
 	}
-	return Result{}, protoErr("unknown type byte " + strconv.QuoteRune(rune(l[0])))
+	return Result{}, false, protoErr("unknown type byte " + strconv.QuoteRune(rune(l[0])))
 }
 
 func parseBigInt(b []byte) ([]byte, bool) {
@@ -263,24 +375,103 @@ func parseBigInt(b []byte) ([]byte, bool) {
 	return b, true
 }
 
-func (r *respReader) readBulk(typ byte, hdr []byte) (Result, error) {
+func (r *respReader) bulkHeader(typ byte, hdr []byte) (Result, bool, error) {
 	n, ok := parseInt(hdr)
 	if !ok || n < -1 {
-		return Result{}, protoErr("bad bulk length")
+		return Result{}, false, protoErr("bad bulk length")
 	}
 	if n == -1 {
 		if typ != '$' {
-			return Result{}, protoErr("bad bulk length")
+			return Result{}, false, protoErr("bad bulk length")
 		}
-		return Result{kind: KindNil}, nil
+		return Result{kind: KindNil}, true, nil
 	}
 	if n > maxBulkLen {
-		return Result{}, protoErr("bulk length " + strconv.FormatInt(n, 10) + " over limit")
+		return Result{}, false, protoErr("bulk length " + strconv.FormatInt(n, 10) + " over limit")
 	}
-	s, err := r.readBody(int(n))
-	if err != nil {
-		return Result{}, err
+	if err := r.charge(n); err != nil {
+		return Result{}, false, err
 	}
+	r.inBody, r.body = true, bulkState{typ: typ, n: int(n)}
+	return Result{}, false, nil
+}
+
+// readBody reads the current bulk's payload plus CRLF. A body that fits the
+// buffer is copied out of it once; a longer one is read straight from the
+// connection into its own allocation, which becomes the string.
+func (r *respReader) readBody() (Result, error) {
+	b := &r.body
+	n := b.n
+	var s string
+	if b.out == nil && n+2 <= len(r.buf) {
+		for r.buffered() < n+2 {
+			if err := r.fill(); err != nil {
+				return Result{}, err
+			}
+		}
+		p := r.buf[r.r : r.r+n+2]
+		if p[n] != '\r' || p[n+1] != '\n' {
+			return Result{}, protoErr("bulk not terminated by CRLF")
+		}
+		r.r += n + 2
+		if len(r.stack) > 0 && n <= slabMax {
+			if cap(r.slab)-len(r.slab) < n {
+				r.slab = make([]byte, 0, slabSize)
+			}
+			at := len(r.slab)
+			r.slab = append(r.slab, p[:n]...)
+			// The slab is only ever appended to: bytes once viewed as
+			// a string never change.
+			s = unsafe.String(unsafe.SliceData(r.slab[at:]), n)
+		} else {
+			s = string(p[:n])
+		}
+	} else {
+		if b.out == nil {
+			// Allocate the announced length only once bulkProof bytes of
+			// it are really here (in the buffer: no allocation of its
+			// own), so a bare hostile header costs nothing.
+			for r.buffered() < bulkProof {
+				if err := r.fill(); err != nil {
+					return Result{}, err
+				}
+			}
+			b.out = make([]byte, 0, n)
+		}
+		for len(b.out) < n {
+			if r.buffered() > 0 {
+				take := min(n-len(b.out), r.buffered())
+				b.out = append(b.out, r.buf[r.r:r.r+take]...)
+				r.r += take
+				continue
+			}
+			m, err := r.rd.Read(b.out[len(b.out):cap(b.out)])
+			if m > 0 {
+				b.out = b.out[:len(b.out)+m]
+				r.started = true
+				r.progress.Add(int64(m))
+				continue
+			}
+			if err == nil {
+				err = io.ErrNoProgress // a reader returning 0, nil forever
+			}
+			return Result{}, err
+		}
+		for r.buffered() < 2 {
+			if err := r.fill(); err != nil {
+				return Result{}, err
+			}
+		}
+		if r.buf[r.r] != '\r' || r.buf[r.r+1] != '\n' {
+			return Result{}, protoErr("bulk not terminated by CRLF")
+		}
+		r.r += 2
+		// out is never exposed as a slice, so viewing it as a string is
+		// safe and saves a copy of a large value.
+		s = unsafe.String(unsafe.SliceData(b.out), len(b.out))
+	}
+	typ := b.typ
+	r.inBody, r.body = false, bulkState{}
 	switch typ {
 	case '!':
 		return Result{kind: KindError, err: &Error{msg: s}}, nil
@@ -293,82 +484,33 @@ func (r *respReader) readBulk(typ byte, hdr []byte) (Result, error) {
 	return Result{kind: KindBulk, str: s}, nil
 }
 
-// readBody reads n payload bytes plus CRLF into a fresh string.
-func (r *respReader) readBody(n int) (string, error) {
-	if n+2 <= len(r.buf) || (r.rewind && n+2 <= keepCap) {
-		for r.buffered() < n+2 {
-			if err := r.fill(); err != nil {
-				return "", err
-			}
-		}
-		b := r.buf[r.r : r.r+n+2]
-		if b[n] != '\r' || b[n+1] != '\n' {
-			return "", protoErr("bulk not terminated by CRLF")
-		}
-		r.r += n + 2
-		return string(b[:n]), nil
-	}
-	// Larger than the buffer: grow with the data, not with the header.
-	out := make([]byte, 0, min(n, bulkChunk))
-	for len(out) < n {
-		if r.buffered() == 0 {
-			if err := r.fill(); err != nil {
-				return "", err
-			}
-		}
-		take := min(n-len(out), r.buffered())
-		out = append(out, r.buf[r.r:r.r+take]...)
-		r.r += take
-	}
-	for r.buffered() < 2 {
-		if err := r.fill(); err != nil {
-			return "", err
-		}
-	}
-	if r.buf[r.r] != '\r' || r.buf[r.r+1] != '\n' {
-		return "", protoErr("bulk not terminated by CRLF")
-	}
-	r.r += 2
-	// out is never exposed as a slice, so viewing it as a string is safe and
-	// saves a copy of a large value.
-	return unsafe.String(unsafe.SliceData(out), len(out)), nil
-}
-
-func (r *respReader) readAggregate(typ byte, hdr []byte, depth int) (Result, error) {
+func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error) {
 	n, ok := parseInt(hdr)
 	if !ok || n < -1 {
-		return Result{}, protoErr("bad aggregate length")
+		return Result{}, false, protoErr("bad aggregate length")
 	}
 	if n == -1 {
 		if typ != '*' {
-			return Result{}, protoErr("bad aggregate length")
+			return Result{}, false, protoErr("bad aggregate length")
 		}
-		return Result{kind: KindNil}, nil
+		return Result{kind: KindNil}, true, nil
 	}
 	if n > maxArrayLen {
-		return Result{}, protoErr("aggregate length " + strconv.FormatInt(n, 10) + " over limit")
+		return Result{}, false, protoErr("aggregate length " + strconv.FormatInt(n, 10) + " over limit")
 	}
 	elems := int(n)
 	if typ == '%' || typ == '|' {
 		elems *= 2
 	}
-	arr := make([]Result, 0, min(elems, preallocElems))
-	for range elems {
-		e, err := r.read(depth + 1)
-		if err != nil {
-			return Result{}, err
+	if elems == 0 {
+		if typ == '|' {
+			return Result{}, false, nil // nothing to describe the next value
 		}
-		arr = append(arr, e)
+		return aggregate(typ, []Result{}), true, nil
 	}
-	switch typ {
-	case '|': // attributes describe the next reply; we do not use them
-		return r.read(depth + 1)
-	case '%':
-		return Result{kind: KindMap, arr: arr}, nil
-	case '~':
-		return Result{kind: KindSet, arr: arr}, nil
-	case '>':
-		return Result{kind: KindPush, arr: arr}, nil
+	if len(r.stack) >= maxDepth {
+		return Result{}, false, protoErr("nesting too deep")
 	}
-	return Result{kind: KindArray, arr: arr}, nil
+	r.stack = append(r.stack, frame{typ: typ, want: elems, arr: make([]Result, 0, min(elems, preallocElems))})
+	return Result{}, false, nil
 }

@@ -189,8 +189,21 @@ func FuzzReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rd := newRespReader(bytes.NewReader(data))
+		// The same bytes in small chunks with a timeout before each one
+		// must parse to the same replies: a resumed parse is the parse.
+		resumed := newRespReader(&flaky{data: bytes.Clone(data), chunk: 1 + len(data)%7})
 		for range 1000 {
 			r, err := rd.readReply()
+			var r2 Result
+			var err2 error
+			for range 4*len(data) + 8 {
+				if r2, err2 = resumed.readReply(); !errors.Is(err2, os.ErrDeadlineExceeded) {
+					break
+				}
+			}
+			if (err == nil) != (err2 == nil) || (err == nil && r.String() != r2.String()) {
+				t.Fatalf("resumed parse differs: %s %v vs %s %v", r, err, r2, err2)
+			}
 			if err != nil {
 				return
 			}

@@ -35,6 +35,12 @@ type connConfig struct {
 	HealthTimeout time.Duration
 	// Conns is the number of multiplexed pipes per node; default 1.
 	Conns int
+	// MaxInflight and MaxInflightBytes bound what one node has queued or
+	// in flight (Options.MaxInflight, Options.MaxInflightBytes).
+	MaxInflight, MaxInflightBytes int64
+	// MaxReply caps one reply's memory (Options.MaxReplyBytes); default
+	// DefaultMaxReplyBytes, negative for none.
+	MaxReply int64
 	// DedicatedIdle is how many idle dedicated connections (blocking
 	// commands) a node keeps; default 4.
 	DedicatedIdle int
@@ -72,6 +78,16 @@ func (c *connConfig) healthTimeout() time.Duration {
 		return c.HealthTimeout
 	}
 	return defaultHealthTimeout
+}
+
+func (c *connConfig) maxReply() int64 {
+	switch {
+	case c.MaxReply < 0:
+		return 0 // no cap
+	case c.MaxReply == 0:
+		return DefaultMaxReplyBytes
+	}
+	return c.MaxReply
 }
 
 func (c *connConfig) conns() int { return max(c.Conns, 1) }
@@ -128,6 +144,7 @@ func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *res
 		conn = tconn
 	}
 	rd := newRespReader(conn)
+	rd.limit = cfg.maxReply()
 	if err := setupConn(ctx, conn, rd, cfg); err != nil {
 		_ = conn.Close()
 		return nil, nil, &ConnError{Addr: addr, Op: "setup", Err: err}

@@ -18,6 +18,9 @@ var (
 	ErrNoTopology = errors.New("slotrouter: no topology known")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("slotrouter: router closed")
+	// ErrRetryBudget: a call without a deadline retried for the whole
+	// RetryBudget and gave up.
+	ErrRetryBudget = errRetryBudget
 )
 
 // SlotError adds the slot to an error about routing it.
