@@ -23,10 +23,16 @@ func TestErrorVocabulary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	// CROSSSLOT decided by the client, before anything is sent...
-	err := c.Do(ctx, "MGET", a, b).Err()
+	// CROSSSLOT decided by the client, before anything is sent (MGET
+	// across slots is split, SUNION cannot be)...
+	err := c.Do(ctx, "SUNION", a, b).Err()
 	if !errors.Is(err, ErrCrossSlot) {
 		t.Fatalf("client-side CROSSSLOT: %v does not match ErrCrossSlot", err)
+	}
+	// ...also for a splittable command when the caller refuses splits...
+	strict := newTestClient(t, cl, Options{RefuseCrossSlot: true})
+	if err := strict.Do(ctx, "MGET", a, b).Err(); !errors.Is(err, ErrCrossSlot) {
+		t.Fatalf("client-side CROSSSLOT under RefuseCrossSlot: %v does not match ErrCrossSlot", err)
 	}
 	// ...and answered by a server.
 	n := c.node(cl.MasterOf(100).Addr)
