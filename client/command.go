@@ -114,6 +114,10 @@ func newCommand(args []any) (*command, error) {
 	}
 	c.buf, c.offs, c.args = b, offs, views
 	c.refs.Store(1)
+	if len(views) == 3 && replyModeOff(views) {
+		c.release()
+		return nil, ErrReplyMode
+	}
 	return c, nil
 }
 

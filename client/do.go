@@ -63,6 +63,9 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 	if c.closed.Load() {
 		return errResult(ErrClosed)
 	}
+	if ctx == nil {
+		return errResult(ErrNilContext)
+	}
 	info := c.lookup(ctx, cmd.args)
 	var a router.Attempt
 	blocking := false
@@ -115,7 +118,7 @@ func (c *Client) process(ctx context.Context, cmd *command, pinned string) Resul
 			if !a.ReadOnly && !a.Idempotent {
 				a.Idempotent = isIdempotent(ctx)
 			}
-			if pinned != "" {
+			if pinned != "" || permanent(err) {
 				return errResult(err)
 			}
 			dec := c.router.OnFailure(ctx, &a, addr, err, sent)

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/slotrouter/slotrouter/router"
+	"github.com/slotrouter/slotrouter/topology"
 )
 
 // Kinds of Redis error replies. A *Error matches its kind with errors.Is, so
@@ -24,6 +25,7 @@ var (
 	ErrBusy        = errors.New("slotrouter: BUSY")
 	ErrExecAbort   = errors.New("slotrouter: EXECABORT")
 	ErrNoScript    = errors.New("slotrouter: NOSCRIPT")
+	ErrNoPerm      = errors.New("slotrouter: NOPERM")
 )
 
 // errorKinds maps the first word of a Redis error reply to its kind.
@@ -42,6 +44,7 @@ var errorKinds = map[string]error{
 	"BUSY":        ErrBusy,
 	"EXECABORT":   ErrExecAbort,
 	"NOSCRIPT":    ErrNoScript,
+	"NOPERM":      ErrNoPerm,
 }
 
 // Errors the client itself produces.
@@ -54,6 +57,28 @@ var (
 	// ErrNoReplica is returned under ReplicaOnly when a shard has no
 	// healthy replica.
 	ErrNoReplica = router.ErrNoReplica
+	// ErrNilContext is returned by New, Do and Pipeline.Exec given a nil
+	// context, in the caller's goroutine.
+	ErrNilContext = errors.New("slotrouter: nil Context")
+	// ErrProtocolMismatch means the node speaks TLS and the client does not,
+	// or the other way round (Options.TLS disagrees with the server). It is
+	// permanent: New and calls return it at once, without retrying.
+	ErrProtocolMismatch = errors.New("slotrouter: TLS/plaintext mismatch with the server")
+	// ErrDesync means a connection's replies fell out of step with its
+	// requests (a reply no request asked for, or one of a type the command
+	// cannot return). The connection is closed and its calls in flight fail
+	// as possibly run (*ConnError with Sent true wrapping ErrDesync).
+	ErrDesync = errors.New("slotrouter: replies out of step with requests")
+	// ErrReplyMode is returned for CLIENT REPLY OFF|SKIP: a shared
+	// connection matches replies to callers in order, which those modes break.
+	ErrReplyMode = errors.New("slotrouter: CLIENT REPLY OFF/SKIP is not supported on shared connections")
+	// ErrForeignSeeds means the seeds belong to different clusters (no node
+	// ID in common); *ForeignSeedsError names them.
+	ErrForeignSeeds = topology.ErrForeignSeeds
+	// ErrBadRedirect means a node answered a command with a MOVED or ASK
+	// for a slot other than the command's: a protocol error of that node.
+	// Nothing is patched or followed.
+	ErrBadRedirect = router.ErrBadRedirect
 )
 
 // RedirectError is returned when a command was redirected more often than
@@ -62,3 +87,7 @@ type RedirectError = router.RedirectError
 
 // Redirect is one MOVED or ASK hop.
 type Redirect = router.Redirect
+
+// ForeignSeedsError is returned by New when the seeds answer as members of
+// different clusters; Groups lists the seed addresses of each.
+type ForeignSeedsError = topology.ForeignSeedsError

@@ -102,10 +102,11 @@ const (
 type call struct {
 	done    chan struct{} // capacity 1, drained before reuse
 	state   atomic.Uint32
-	n       int      // replies expected (not counting ASKING acks)
-	asks    []bool   // asks[i]: reply i is preceded by an ASKING ack
-	results []Result // filled by the reader
-	err     error    // transport failure, set before done
+	n       int          // replies expected (not counting ASKING acks)
+	asks    []bool       // asks[i]: reply i is preceded by an ASKING ack
+	expect  []replyClass // expect[i]: what reply i may be (desync.go)
+	results []Result     // filled by the reader
+	err     error        // transport failure, set before done
 
 	// reader-only progress
 	ackPending bool
@@ -128,7 +129,7 @@ func putCall(c *call) {
 	if cap(c.results) > 1024 || cap(c.asks) > 1024 {
 		return
 	}
-	c.results, c.asks = c.results[:0], c.asks[:0]
+	c.results, c.asks, c.expect = c.results[:0], c.asks[:0], c.expect[:0]
 	callPool.Put(c)
 }
 
@@ -182,6 +183,7 @@ func (p *pipe) do(ctx context.Context, cmd *command, asking bool) (Result, error
 	}
 	c := getCall(1)
 	c.asks = append(c.asks, asking)
+	c.expect = append(c.expect[:0], expectedReply(cmd))
 	if err := p.send(ctx, c, cmd, nil); err != nil {
 		putCall(c)
 		return errResult(err), err
@@ -222,8 +224,10 @@ func (p *pipe) startMulti(ctx context.Context, cmds []*command, asking []bool) (
 		return nil, err
 	}
 	c := getCall(len(cmds))
+	c.expect = c.expect[:0]
 	for i := range cmds {
 		c.asks = append(c.asks, asking != nil && asking[i])
+		c.expect = append(c.expect, expectedReply(cmds[i]))
 	}
 	if err := p.send(ctx, c, nil, cmds); err != nil {
 		putCall(c)

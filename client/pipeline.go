@@ -111,6 +111,9 @@ type pending struct {
 // the first of them, for callers that only need to know whether all
 // succeeded.
 func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	if p.pipeState == nil {
 		return []Result{}, nil
 	}
@@ -306,6 +309,10 @@ func (p *Pipeline) judge(ctx context.Context, pd *pending, res Result, err error
 	if err != nil {
 		var ce *ConnError
 		sent := !errors.As(err, &ce) || ce.Sent
+		if permanent(err) {
+			out[pd.idx] = errResult(err)
+			return false, false
+		}
 		dec := p.c.router.OnFailure(ctx, &pd.a, pd.addr, err, sent)
 		if dec.Action == router.Done {
 			out[pd.idx] = errResult(dec.Err)

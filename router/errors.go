@@ -18,6 +18,9 @@ var (
 	ErrNoTopology = errors.New("slotrouter: no topology known")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("slotrouter: router closed")
+	// ErrBadRedirect means a node answered a command with a MOVED or ASK
+	// for a slot other than the command's (see Router.OnReply).
+	ErrBadRedirect = errors.New("slotrouter: redirect names another slot than the command's")
 )
 
 // SlotError adds the slot to an error about routing it.
