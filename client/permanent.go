@@ -127,3 +127,13 @@ func checkContext(ctx context.Context) error {
 	}
 	return nil
 }
+
+// deadlineOf is ctx's deadline, zero for none (or a nil ctx, which process
+// then refuses).
+func deadlineOf(ctx context.Context) time.Time {
+	if ctx == nil {
+		return time.Time{}
+	}
+	dl, _ := ctx.Deadline()
+	return dl
+}
