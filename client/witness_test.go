@@ -57,22 +57,10 @@ func liar(t *testing.T, view func(self string) string) *fakeresp.Server {
 	return srv
 }
 
+// commandCalls is how often s ran cmd (INFO commandstats).
 func commandCalls(t *testing.T, s *redistest.Server, cmd string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	v, err := s.Do(ctx, "INFO", "commandstats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, _ := v.(string)
-	for _, line := range strings.Split(text, "\n") {
-		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
-			n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
-			return n
-		}
-	}
-	return 0
+	return infoStat(t, s, "commandstats", "cmdstat_"+cmd+":calls=")
 }
 
 // One hostile seed among three honest ones names a stranger as the owner of

@@ -150,11 +150,10 @@ func resolveClaims(claims []slotClaim, owner []int32, vouched func(int32) bool, 
 		}
 		for k := range groups {
 			g := &groups[k]
+			// A confirmed claim with a higher epoch would be best: what is
+			// left above best is unconfirmed.
 			if k == best || (best >= 0 && g.epoch <= groups[best].epoch) || trust {
 				continue
-			}
-			if g.self || (g.wit >= 2 && !contradicted && vouched(g.idx)) {
-				continue // confirmed but lost a tie-break above: not possible, kept for clarity
 			}
 			need[g.idx] = true
 			if g.wit >= 2 {
