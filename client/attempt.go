@@ -99,8 +99,8 @@ func (t *attempt) judge(ctx context.Context, res Result, err error) (final Resul
 		if !t.a.ReadOnly && !t.a.Idempotent {
 			t.a.Idempotent = isIdempotent(ctx)
 		}
-		if t.pinned != "" || errors.Is(err, ErrReplyTooLarge) {
-			return errResult(err), true // a bigger reply next time would fail the same way
+		if t.pinned != "" || errors.Is(err, ErrReplyTooLarge) || permanent(err) {
+			return errResult(err), true // a retry would fail the same way
 		}
 		dec := c.router.OnFailure(ctx, &t.a, addr, err, sent)
 		if dec.Action == router.Done {

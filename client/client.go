@@ -48,6 +48,9 @@ type Client struct {
 // New connects to the deployment behind opts.Addrs (or opts.Source) and
 // returns once the first view of it is known, or ctx ends.
 func New(ctx context.Context, opts Options) (*Client, error) {
+	if err := checkContext(ctx); err != nil {
+		return nil, err
+	}
 	opts.setDefaults()
 	if len(opts.Addrs) == 0 && opts.Source == nil && opts.Sentinel == nil {
 		return nil, errors.New("slotrouter: client.Options needs Addrs or a Source")
@@ -128,6 +131,11 @@ func (c *Client) firstView(ctx context.Context) error {
 		}
 		if last == nil || ctx.Err() == nil {
 			last = err // a round cut short by ctx says less than the one before
+		}
+		if permanent(err) || errors.Is(err, ErrForeignSeeds) {
+			// A wrong password, a bad certificate, TLS against plaintext,
+			// seeds of different clusters: another round would say the same.
+			return fmt.Errorf("slotrouter: no topology from %v: %w", c.opts.Addrs, err)
 		}
 		if werr := c.router.Wait(ctx, &a); werr != nil {
 			return fmt.Errorf("slotrouter: no topology from %v: %w", c.opts.Addrs, errors.Join(werr, last))

@@ -1,12 +1,14 @@
 package client
 
 import (
+	"context"
 	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/slotrouter/slotrouter/slots"
 )
@@ -42,7 +44,13 @@ var commandPool = sync.Pool{New: func() any {
 // newCommand encodes args. The slice and its elements do not escape (a plain
 // type switch, no interface method calls, no fmt), so a caller's variadic
 // ...any stays on its stack and Do("GET", key) boxes nothing on the heap.
-func newCommand(args []any) (*command, error) {
+func newCommand(args []any) (*command, error) { return encodeCommand(args, time.Time{}) }
+
+// encodeCommand is newCommand bounded by a deadline (zero: none): a huge
+// argument is copied in chunks, and the encoding gives up with
+// context.DeadlineExceeded once the deadline has passed, instead of
+// copying hundreds of megabytes for a caller that has already left.
+func encodeCommand(args []any, deadline time.Time) (*command, error) {
 	if len(args) == 0 {
 		return nil, &ArgError{Index: -1, Type: "empty command"}
 	}
@@ -106,14 +114,27 @@ func newCommand(args []any) (*command, error) {
 		b = strconv.AppendInt(b, int64(n), 10)
 		b = append(b, '\r', '\n')
 		offs = append(offs, len(b), n)
-		if isStr {
+		switch {
+		case n >= encodeChunk && !deadline.IsZero():
+			var err error
+			if b, err = appendChunked(b, s, p, isStr, deadline); err != nil {
+				c.buf, c.offs = b[:0], offs[:0]
+				c.refs.Store(1)
+				c.release()
+				return nil, err
+			}
+		case isStr:
 			b = append(b, s...)
-		} else {
+		default:
 			b = append(b, p...)
 		}
 		b = append(b, '\r', '\n')
 	}
 	c.seal(b, offs)
+	if len(c.args) == 3 && replyModeOff(c.args) {
+		c.release()
+		return nil, ErrReplyMode
+	}
 	return c, nil
 }
 
@@ -128,6 +149,38 @@ func (c *command) seal(b []byte, offs []int) {
 	}
 	c.buf, c.offs, c.args = b, offs, views
 	c.refs.Store(1)
+}
+
+// encodeChunk is the copy step for big arguments under a deadline: small
+// enough that one step costs well under a millisecond.
+const encodeChunk = 1 << 20
+
+// appendChunked appends s (or p) to b a chunk at a time, checking the
+// deadline before each.
+func appendChunked(b []byte, s string, p []byte, isStr bool, deadline time.Time) ([]byte, error) {
+	n := len(p)
+	if isStr {
+		n = len(s)
+	}
+	for i := 0; i < n; i += encodeChunk {
+		if !time.Now().Before(deadline) {
+			return b, context.DeadlineExceeded
+		}
+		j := min(i+encodeChunk, n)
+		if cap(b)-len(b) < j-i {
+			// Grow by doubling, not to the full size at once: allocating
+			// (and zeroing) 400 MB alone outlasts a short deadline.
+			nb := make([]byte, len(b), min(max(2*cap(b), len(b)+j-i), len(b)+n-i+2))
+			copy(nb, b)
+			b = nb
+		}
+		if isStr {
+			b = append(b, s[i:j]...)
+		} else {
+			b = append(b, p[i:j]...)
+		}
+	}
+	return b, nil
 }
 
 func appendFloat(dst []byte, f float64, bits int) []byte {

@@ -296,7 +296,8 @@ func TestDNSNameMovedRedials(t *testing.T) {
 	port := old.Addr().(*net.TCPAddr).Port
 	name := net.JoinHostPort("db.example.test", strconv.Itoa(port))
 	_ = old.Close()
-	fakeNode(t, net.JoinHostPort("127.0.0.2", strconv.Itoa(port)), "-MOVED 0 "+name+"\r\n")
+	// 7629 is the slot of "k": a redirect for another slot is refused.
+	fakeNode(t, net.JoinHostPort("127.0.0.2", strconv.Itoa(port)), "-MOVED 7629 "+name+"\r\n")
 	fakeNode(t, net.JoinHostPort("127.0.0.3", strconv.Itoa(port)), "+OK\r\n")
 	res := &fixedResolver{answers: map[string][]string{"db.example.test": {"127.0.0.2"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

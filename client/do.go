@@ -20,7 +20,7 @@ import (
 // after it was sent) is retried only if it is read-only or ctx was made by
 // Idempotent.
 func (c *Client) Do(ctx context.Context, args ...any) Result {
-	cmd, err := newCommand(args)
+	cmd, err := encodeCommand(args, deadlineOf(ctx))
 	if err != nil {
 		return errResult(err)
 	}
@@ -32,7 +32,7 @@ func (c *Client) Do(ctx context.Context, args ...any) Result {
 // DoOn runs a command on the node at addr, without routing or redirects:
 // for per-node commands such as INFO, SCAN, KEYS or DBSIZE.
 func (c *Client) DoOn(ctx context.Context, addr string, args ...any) Result {
-	cmd, err := newCommand(args)
+	cmd, err := encodeCommand(args, deadlineOf(ctx))
 	if err != nil {
 		return errResult(err)
 	}
@@ -50,6 +50,9 @@ func (c *Client) DoOn(ctx context.Context, addr string, args ...any) Result {
 func (c *Client) process(ctx context.Context, cmd *command, pinned string) Result {
 	if c.closed.Load() {
 		return errResult(ErrClosed)
+	}
+	if ctx == nil {
+		return errResult(ErrNilContext)
 	}
 	t := attempt{pinned: pinned}
 	info, err := c.classify(ctx, cmd, &t)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/slotrouter/slotrouter/router"
 	"github.com/slotrouter/slotrouter/slots"
+	"github.com/slotrouter/slotrouter/topology"
 )
 
 // Kinds of Redis error replies. A *Error matches its kind with errors.Is, so
@@ -44,6 +45,7 @@ var (
 	ErrBusy        = errors.New("slotrouter: BUSY")
 	ErrExecAbort   = errors.New("slotrouter: EXECABORT")
 	ErrNoScript    = errors.New("slotrouter: NOSCRIPT")
+	ErrNoPerm      = errors.New("slotrouter: NOPERM")
 )
 
 // errorKinds maps the first word of a Redis error reply to its kind.
@@ -62,6 +64,7 @@ var errorKinds = map[string]error{
 	"BUSY":        ErrBusy,
 	"EXECABORT":   ErrExecAbort,
 	"NOSCRIPT":    ErrNoScript,
+	"NOPERM":      ErrNoPerm,
 }
 
 // Errors the client itself produces.
@@ -92,6 +95,29 @@ var (
 	// ErrRetryBudget is why a call without a deadline stopped retrying
 	// after Options.RetryBudget (inside a *RetryError).
 	ErrRetryBudget = router.ErrRetryBudget
+
+	// ErrNilContext is returned by New, Do and Pipeline.Exec given a nil
+	// context, in the caller's goroutine.
+	ErrNilContext = errors.New("slotrouter: nil Context")
+	// ErrProtocolMismatch means the node speaks TLS and the client does not,
+	// or the other way round (Options.TLS disagrees with the server). It is
+	// permanent: New and calls return it at once, without retrying.
+	ErrProtocolMismatch = errors.New("slotrouter: TLS/plaintext mismatch with the server")
+	// ErrDesync means a connection's replies fell out of step with its
+	// requests (a reply no request asked for, or one of a type the command
+	// cannot return). The connection is closed and its calls in flight fail
+	// as possibly run (*ConnError with Sent true wrapping ErrDesync).
+	ErrDesync = errors.New("slotrouter: replies out of step with requests")
+	// ErrReplyMode is returned for CLIENT REPLY OFF|SKIP: a shared
+	// connection matches replies to callers in order, which those modes break.
+	ErrReplyMode = errors.New("slotrouter: CLIENT REPLY OFF/SKIP is not supported on shared connections")
+	// ErrForeignSeeds means the seeds belong to different clusters (no node
+	// ID in common); *ForeignSeedsError names them.
+	ErrForeignSeeds = topology.ErrForeignSeeds
+	// ErrBadRedirect means a node answered a command with a MOVED or ASK
+	// for a slot other than the command's: a protocol error of that node.
+	// Nothing is patched or followed.
+	ErrBadRedirect = router.ErrBadRedirect
 )
 
 // NodeError wraps a failure with the node and slot it concerned; it
@@ -276,3 +302,7 @@ var errLeftView = errors.New("slotrouter: connection drained: the node left the 
 // errOwnerChanged is the cause inside the *ConnError of a call abandoned on
 // a suspect node because a new view routes its slot elsewhere.
 var errOwnerChanged = errors.New("slotrouter: abandoned: the slot has a new owner")
+
+// ForeignSeedsError is returned by New when the seeds answer as members of
+// different clusters; Groups lists the seed addresses of each.
+type ForeignSeedsError = topology.ForeignSeedsError

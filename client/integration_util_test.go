@@ -74,17 +74,23 @@ func newTestClient(t *testing.T, cl *redistest.Cluster, o Options) *Client {
 // server has sent, from INFO errorstats: proof that a reply really happened.
 func errorStat(t *testing.T, s *redistest.Server, kind string) int {
 	t.Helper()
+	return infoStat(t, s, "errorstats", "errorstat_"+kind+":count=")
+}
+
+// infoStat is the number after prefix on a line of INFO section, 0 if absent.
+func infoStat(t *testing.T, s *redistest.Server, section, prefix string) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	v, err := s.Do(ctx, "INFO", "errorstats")
+	v, err := s.Do(ctx, "INFO", section)
 	if err != nil {
-		t.Fatalf("INFO errorstats on %s: %v", s.Name, err)
+		t.Fatalf("INFO %s on %s: %v", section, s.Name, err)
 	}
 	text, _ := v.(string)
 	for _, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "errorstat_"+kind+":count=")
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
 		if ok {
-			n, _ := strconv.Atoi(rest)
+			n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
 			return n
 		}
 	}

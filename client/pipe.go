@@ -109,11 +109,12 @@ const (
 type call struct {
 	done    chan struct{} // capacity 1, drained before reuse
 	state   atomic.Uint32
-	n       int      // replies expected (not counting ASKING acks)
-	slow    bool     // holds a command that may take long (counted in slowOut)
-	asks    []bool   // asks[i]: reply i is preceded by an ASKING ack
-	results []Result // filled by the reader
-	err     error    // transport failure, set before done
+	n       int          // replies expected (not counting ASKING acks)
+	slow    bool         // holds a command that may take long (counted in slowOut)
+	asks    []bool       // asks[i]: reply i is preceded by an ASKING ack
+	expect  []replyClass // expect[i]: what reply i may be (desync.go)
+	results []Result     // filled by the reader
+	err     error        // transport failure, set before done
 
 	// Room taken in the node's budget, given back once, when the call
 	// completes or is recycled.
@@ -153,7 +154,7 @@ func putCall(c *call) {
 	if cap(c.results) > 1024 || cap(c.asks) > 1024 {
 		return
 	}
-	c.results, c.asks = c.results[:0], c.asks[:0]
+	c.results, c.asks, c.expect = c.results[:0], c.asks[:0], c.expect[:0]
 	callPool.Put(c)
 }
 
@@ -208,6 +209,7 @@ func (p *pipe) do(ctx context.Context, cmd *command, asking bool) (Result, error
 	}
 	c := getCall(1)
 	c.asks = append(c.asks, asking)
+	c.expect = append(c.expect[:0], expectedReply(cmd))
 	if err := p.send(ctx, c, cmd, nil); err != nil {
 		putCall(c)
 		return errResult(err), err
@@ -248,8 +250,10 @@ func (p *pipe) startMulti(ctx context.Context, cmds []*command, asking []bool) (
 		return nil, err
 	}
 	c := getCall(len(cmds))
+	c.expect = c.expect[:0]
 	for i := range cmds {
 		c.asks = append(c.asks, asking != nil && asking[i])
+		c.expect = append(c.expect, expectedReply(cmds[i]))
 	}
 	if err := p.send(ctx, c, nil, cmds); err != nil {
 		putCall(c)

@@ -51,12 +51,15 @@ func (p *pipe) next() (*call, error) {
 		p.queue = p.queue[:m]
 		p.mu.Unlock()
 		if len(p.pend) == 0 {
-			return nil, protoErr("reply without a request")
+			return nil, desyncErr("a reply arrived while no request awaited one")
 		}
 	}
 	c := p.pend[p.head]
 	if c.ackPending {
 		c.ackPending = false
+		if res.kind != KindString && res.kind != KindError {
+			return nil, desyncErr("a %s reply cannot acknowledge ASKING", res.kind)
+		}
 		if res.kind == KindError {
 			c.ack = res
 		}
@@ -67,6 +70,9 @@ func (p *pipe) next() (*call, error) {
 		res = c.ack
 	}
 	c.ack = Result{}
+	if i := len(c.results); i < len(c.expect) && !c.expect[i].fits(res) {
+		return nil, desyncErr("a %s reply cannot answer the command awaiting one", res.kind)
+	}
 	c.results = append(c.results, res)
 	if i := len(c.results); i < c.n {
 		c.ackPending = c.asks[i]
@@ -90,6 +96,11 @@ func (p *pipe) idleLocked() bool { return p.head == len(p.pend) && len(p.queue) 
 func (p *pipe) release() {
 	p.mu.Lock()
 	if p.idleLocked() {
+		if p.strayLocked() {
+			p.mu.Unlock()
+			p.failDesync()
+			return
+		}
 		p.idleAt.Store(time.Now().UnixNano())
 		p.reading.Store(false)
 		p.mu.Unlock()
@@ -111,6 +122,11 @@ func (p *pipe) readLoop(persistent bool) {
 		if !persistent && p.head == len(p.pend) {
 			p.mu.Lock()
 			if p.idleLocked() {
+				if p.strayLocked() {
+					p.mu.Unlock()
+					p.failDesync()
+					return
+				}
 				p.idleAt.Store(time.Now().UnixNano())
 				p.reading.Store(false)
 				p.mu.Unlock()

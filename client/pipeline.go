@@ -120,6 +120,9 @@ type pending struct {
 // as Do, in rounds: every node's share of a round is sent before any reply
 // is awaited, and a round that must back off does so once for all.
 func (p *Pipeline) Exec(ctx context.Context) ([]Result, error) {
+	if ctx == nil {
+		return nil, ErrNilContext
+	}
 	if p.tx != txNone {
 		return p.execTx(ctx)
 	}

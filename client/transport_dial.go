@@ -90,6 +90,14 @@ func (c *connConfig) maxReply() int64 {
 	return c.MaxReply
 }
 
+func (c *connConfig) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if c.Dial != nil {
+		return c.Dial
+	}
+	d := &net.Dialer{KeepAlive: 30 * time.Second}
+	return d.DialContext
+}
+
 func (c *connConfig) conns() int { return max(c.Conns, 1) }
 
 func (c *connConfig) dedicatedIdle() int {
@@ -117,12 +125,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *respReader, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout())
 	defer cancel()
-	dial := cfg.Dial
-	if dial == nil {
-		d := &net.Dialer{KeepAlive: 30 * time.Second}
-		dial = d.DialContext
-	}
-	conn, err := dialResolved(ctx, dial, addr, cfg.Resolve)
+	conn, err := dialResolved(ctx, cfg.dialer(), addr, cfg.Resolve)
 	if err != nil {
 		return nil, nil, &ConnError{Addr: addr, Op: "dial", Err: err}
 	}
@@ -137,7 +140,7 @@ func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *res
 			}
 		}
 		tconn := tls.Client(conn, tc)
-		if err := tconn.HandshakeContext(ctx); err != nil {
+		if err := handshake(ctx, tconn, addr, cfg); err != nil {
 			_ = conn.Close()
 			return nil, nil, &ConnError{Addr: addr, Op: "dial", Err: err}
 		}
@@ -147,6 +150,9 @@ func dialConn(ctx context.Context, addr string, cfg *connConfig) (net.Conn, *res
 	rd.limit = cfg.maxReply()
 	if err := setupConn(ctx, conn, rd, cfg); err != nil {
 		_ = conn.Close()
+		if cfg.TLS == nil && closedBeforeReply(err, rd) && speaksTLS(ctx, addr, cfg) {
+			err = errors.Join(ErrProtocolMismatch, errors.New("the server speaks TLS; Options.TLS is nil"), err)
+		}
 		return nil, nil, &ConnError{Addr: addr, Op: "setup", Err: err}
 	}
 	return conn, rd, nil
@@ -173,6 +179,13 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 	if cfg.ClientName != "" {
 		cmds = append(cmds, []any{"CLIENT", "SETNAME", cfg.ClientName})
 	}
+	sniff := len(cmds) == 0 && cfg.TLS == nil
+	if sniff {
+		// One round trip at dial time, so a TLS port (which resets a
+		// plaintext client) is recognised here, where it can be told
+		// apart. Any reply, even an error, proves the port speaks RESP.
+		cmds = append(cmds, []any{"PING"})
+	}
 	if len(cmds) == 0 {
 		return nil
 	}
@@ -198,7 +211,7 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 		if err != nil {
 			return err
 		}
-		if r.kind == KindError && first == nil {
+		if r.kind == KindError && first == nil && !sniff {
 			first = r.err
 		}
 	}

@@ -21,6 +21,9 @@ var (
 	// ErrRetryBudget: a call without a deadline retried for the whole
 	// RetryBudget and gave up.
 	ErrRetryBudget = errRetryBudget
+	// ErrBadRedirect means a node answered a command with a MOVED or ASK
+	// for a slot other than the command's (see Router.OnReply).
+	ErrBadRedirect = errors.New("slotrouter: redirect names another slot than the command's")
 )
 
 // SlotError adds the slot to an error about routing it.

@@ -112,9 +112,23 @@ func (r *Router) OnReply(a *Attempt, addr, msg string) Decision {
 		if err != nil {
 			return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot, Err: err}}
 		}
+		if a.HasSlot && rd.Slot != a.Slot {
+			// Not an answer to this command: a node that sends it is broken
+			// or hostile, and its claim about another slot is not news.
+			r.MarkSuspect(addr)
+			return Decision{Action: Done, Err: &NodeError{Addr: addr, Slot: a.Slot,
+				Err: fmt.Errorf("%w: %s", ErrBadRedirect, rd)}}
+		}
 		a.chain = append(a.chain, rd)
 		if len(a.chain) > r.opts.MaxRedirects {
 			return Decision{Action: Done, Err: &RedirectError{Chain: a.chain}}
+		}
+		if rd.Addr != addr && !r.knows(rd.Addr) {
+			// A target the view does not know is followed only once the
+			// cluster vouches for it: rediscover (which asks the nodes) and
+			// route by the new view.
+			r.TriggerRefresh()
+			return Decision{Action: Retry, Backoff: true}
 		}
 		if rd.Kind == Ask {
 			a.addr, a.asking = rd.Addr, true
@@ -126,7 +140,9 @@ func (r *Router) OnReply(a *Attempt, addr, msg string) Decision {
 			r.TriggerRefresh()
 			return Decision{Action: Retry, Redial: true, Backoff: len(a.chain) > 1}
 		}
-		r.patch(rd.Slot, rd.Addr)
+		if a.HasSlot {
+			r.patch(rd.Slot, rd.Addr)
+		}
 		r.TriggerRefresh()
 		a.addr = rd.Addr
 		return Decision{Action: Retry}
@@ -224,3 +240,19 @@ var (
 	errRetryBudget = errors.New("slotrouter: retry budget exhausted")
 	errSuspect     = errors.New("slotrouter: node is suspect; not asked")
 )
+
+// knows reports whether addr is a node of the current view (one the
+// cluster's answers vouched for, see topology's witness rules) or a master
+// a MOVED from a known node already installed.
+func (r *Router) knows(addr string) bool {
+	t := r.tab.Load()
+	if t.snap != nil && t.snap.Node(addr) != nil {
+		return true
+	}
+	for _, rt := range t.shards {
+		if rt.master == addr {
+			return true
+		}
+	}
+	return false
+}

@@ -71,7 +71,17 @@ func (e *DiscoverError) Error() string {
 	return s
 }
 
-func (e *DiscoverError) Unwrap() error { return ErrNoAnswer }
+// Unwrap exposes ErrNoAnswer and every address's failure, so a caller can
+// match the cause (a wrong password, a certificate error) with errors.Is/As.
+func (e *DiscoverError) Unwrap() []error {
+	errs := []error{ErrNoAnswer}
+	for _, a := range e.Report.Asked {
+		if err := e.Report.Errors[a]; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
 
 // Report describes how a view was reached, for logs and metrics.
 type Report struct {
@@ -91,8 +101,14 @@ type Report struct {
 	// Failed lists the IDs judged failed (see Discover).
 	Failed []string
 	// Orphans counts replicas whose master is not a known master.
-	Orphans  int
-	Duration time.Duration
+	Orphans int
+	// Unconfirmed lists the addresses of nodes that were asked to confirm
+	// what one answer (or a contradicted claim) said about them and did not
+	// (see witness.go); their claims were not installed.
+	Unconfirmed []string
+	Duration    time.Duration
+
+	confirm map[string]string // addr -> node ID to ask before trusting
 }
 
 // Discover asks several nodes for CLUSTER NODES at once and merges the
@@ -144,7 +160,26 @@ func Discover(ctx context.Context, opts DiscoverOptions) (*Snapshot, *Report, er
 	if opts.Previous != nil {
 		version = opts.Previous.Version() + 1
 	}
-	snap := merge(answers, opts.Previous, rep, version)
+	if opts.Previous == nil {
+		var groups [][]string
+		if answers, groups = splitClusters(answers); groups != nil {
+			return nil, rep, &ForeignSeedsError{Groups: groups}
+		}
+	} else {
+		answers = sameCluster(answers, opts.Previous, rep)
+		if len(answers) == 0 {
+			return nil, rep, &DiscoverError{Report: rep}
+		}
+	}
+	snap := merge(answers, opts.Previous, rep, version, false)
+	switch {
+	case len(rep.confirm) > 0:
+		snap = confirmRound(ctx, opts.Fetch, answers, opts.Previous, rep, version, straggle)
+	case len(answers) == 1:
+		// A lone answer nobody can second is its own majority.
+		rep.reset()
+		snap = merge(answers, opts.Previous, rep, version, true)
+	}
 	if opts.Logger != nil {
 		opts.Logger.Debug("topology discovered", "asked", len(targets), "answered", len(answers),
 			"disagreeing_slots", rep.DisagreeingSlots, "epoch_conflicts", rep.EpochConflicts,

@@ -107,8 +107,10 @@ func TestDiscoverFailJudgement(t *testing.T) {
 	if !s.Owner(5461).Master.Routable() {
 		t.Fatal("one fail vote against four must not fail the node")
 	}
-	// One fail and nobody contradicting (the others did not answer).
-	s, _, err = Discover(context.Background(), DiscoverOptions{Seeds: []string{"127.0.0.1:30101"}, Fetch: fixtureFetcher(views)})
+	// One fail and nobody contradicting (the others do not answer, not even
+	// when asked to confirm what the one answer says about them).
+	alone := map[string][]byte{"127.0.0.1:30101": views["127.0.0.1:30101"]}
+	s, _, err = Discover(context.Background(), DiscoverOptions{Seeds: []string{"127.0.0.1:30101"}, Fetch: fixtureFetcher(alone)})
 	if err != nil || s.Owner(5461).Master.Routable() {
 		t.Fatalf("uncontradicted fail must count: %v", err)
 	}

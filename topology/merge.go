@@ -17,6 +17,8 @@ type nodeAgg struct {
 	merged    *Node // the node as it goes into the snapshot
 	failed    bool  // judged failed
 	addrLine  *Node // a line that carries a usable address
+	mentions  int   // answers with a line for it
+	lastAns   int   // 1 + index of the last answer counted in mentions
 }
 
 // claim is the best owner found so far for a slot.
@@ -28,7 +30,10 @@ type claim struct {
 	tie   bool  // two masters claimed it with the same epoch
 }
 
-func merge(answers []answer, prev *Snapshot, rep *Report, version uint64) *Snapshot {
+// merge builds a view from answers. trust takes every claim at its word (a
+// single view used on purpose); otherwise claims need witnesses (witness.go)
+// and rep.confirm lists the nodes to ask before their claims count.
+func merge(answers []answer, prev *Snapshot, rep *Report, version uint64, trust bool) *Snapshot {
 	aggs := map[string]*nodeAgg{}
 	var ids []string
 	get := func(id string) *nodeAgg {
@@ -44,6 +49,10 @@ func merge(answers []answer, prev *Snapshot, rep *Report, version uint64) *Snaps
 		for ni := range answers[ai].nodes {
 			n := &answers[ai].nodes[ni]
 			a := get(n.ID)
+			if a.lastAns != ai+1 {
+				a.lastAns = ai + 1
+				a.mentions++
+			}
 			if n.Flags&Myself != 0 {
 				if a.self == nil {
 					a.self = n
@@ -95,47 +104,49 @@ func merge(answers []answer, prev *Snapshot, rep *Report, version uint64) *Snaps
 		a.merged = &m
 	}
 
-	// Slot claims, answer by answer: highest epoch wins.
-	var table [slots.Count]claim
-	for i := range table {
-		table[i] = claim{node: -1, first: -1}
+	// Slot claims, weighed by their witnesses (witness.go).
+	// A node of the previous view was vouched for when it was installed.
+	known := map[string]bool{}
+	if prev != nil {
+		for _, n := range prev.Nodes() {
+			known[n.ID] = true
+		}
 	}
+	vouched := func(idx int32) bool {
+		a := aggs[ids[idx]]
+		return trust || a.self != nil || a.mentions >= 2 || known[ids[idx]]
+	}
+	var claims []slotClaim
 	for ai := range answers {
 		for ni := range answers[ai].nodes {
 			n := &answers[ai].nodes[ni]
 			if n.Role != RoleMaster || len(n.Slots) == 0 || n.Flags&Handshake != 0 {
 				continue
 			}
-			idx := index[n.ID]
 			for _, r := range n.Slots {
-				for s := int(r.Start); s <= int(r.End); s++ {
-					c := &table[s]
-					if c.first < 0 {
-						c.first = idx
-					} else if c.first != idx {
-						c.multi = true
-					}
-					switch {
-					case c.node < 0 || n.ConfigEpoch > c.epoch:
-						c.node, c.epoch = idx, n.ConfigEpoch
-					case n.ConfigEpoch == c.epoch && c.node != idx:
-						if betterTie(aggs[ids[idx]], aggs[ids[c.node]], ids[idx], ids[c.node]) {
-							c.node = idx
-						}
-						c.tie = true
-					}
-				}
+				claims = append(claims, slotClaim{start: int(r.Start), end: int(r.End), idx: index[n.ID],
+					epoch: n.ConfigEpoch, self: n.Flags&Myself != 0, ans: ai})
 			}
 		}
 	}
 	owner := make([]int32, slots.Count)
-	for s := range table {
-		owner[s] = table[s].node
-		if table[s].multi {
-			rep.DisagreeingSlots++
+	for s := range owner {
+		owner[s] = -1
+	}
+	need := map[int32]bool{}
+	better := func(a, b int32) bool { return betterTie(aggs[ids[a]], aggs[ids[b]], ids[a], ids[b]) }
+	resolveClaims(claims, owner, vouched, better, trust, need, rep)
+	for i, id := range ids {
+		if !vouched(int32(i)) {
+			need[int32(i)] = true
 		}
-		if table[s].tie {
-			rep.EpochConflicts++
+		if need[int32(i)] {
+			if m := aggs[id].merged; m.Addr != "" && m.Flags&(NoAddr|Handshake) == 0 && !aggs[id].failed {
+				if rep.confirm == nil {
+					rep.confirm = map[string]string{}
+				}
+				rep.confirm[m.Addr] = id
+			}
 		}
 	}
 
@@ -177,7 +188,7 @@ func merge(answers []answer, prev *Snapshot, rep *Report, version uint64) *Snaps
 	var shards []Shard
 	for _, id := range ids {
 		m := aggs[id].merged
-		if m.Role == RoleMaster && m.Flags&Handshake == 0 {
+		if m.Role == RoleMaster && m.Flags&Handshake == 0 && vouched(index[id]) {
 			shardOf[id] = len(shards)
 			shards = append(shards, Shard{Master: m})
 		}
@@ -199,7 +210,7 @@ func merge(answers []answer, prev *Snapshot, rep *Report, version uint64) *Snaps
 	}
 	for _, id := range ids {
 		m := aggs[id].merged
-		if m.Role != RoleReplica || m.Flags&Handshake != 0 {
+		if m.Role != RoleReplica || m.Flags&Handshake != 0 || !vouched(index[id]) {
 			continue
 		}
 		si, ok := shardOf[m.MasterID]
@@ -228,5 +239,5 @@ func betterTie(a, b *nodeAgg, aID, bID string) bool {
 // with the same rules Discover applies to several (a single view is its own
 // majority). Use it when only one answer is at hand, e.g. in tests or tools.
 func SnapshotFromNodes(nodes []Node) *Snapshot {
-	return merge([]answer{{nodes: nodes}}, nil, &Report{}, 0)
+	return merge([]answer{{nodes: nodes}}, nil, &Report{}, 0, true)
 }
