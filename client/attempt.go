@@ -88,27 +88,40 @@ func (t *attempt) target(ctx context.Context) (addr string, final Result, ok boo
 // final result, or not done and to be tried again (after backoff when
 // t.wait is set).
 func (t *attempt) judge(ctx context.Context, res Result, err error) (final Result, done bool) {
-	c, addr := t.c, t.addr
 	if err != nil {
-		if c.closed.Load() {
-			return errResult(ErrClosed), true
-		}
-		t.last = err
 		var ce *ConnError
-		sent := !errors.As(err, &ce) || ce.Sent
-		if !t.a.ReadOnly && !t.a.Idempotent {
-			t.a.Idempotent = isIdempotent(ctx)
-		}
-		if t.pinned != "" || errors.Is(err, ErrReplyTooLarge) || permanent(err) {
-			return errResult(err), true // a retry would fail the same way
-		}
-		dec := c.router.OnFailure(ctx, &t.a, addr, err, sent)
-		if dec.Action == router.Done {
-			return c.final(dec.Err), true
-		}
-		t.wait = true
-		return Result{}, false
+		return t.failed(ctx, err, !errors.As(err, &ce) || ce.Sent)
 	}
+	return t.replied(res)
+}
+
+// failed judges a try that got no reply; sent says whether the command may
+// have reached the server (for work of several commands, whether the part
+// that changes data may have).
+func (t *attempt) failed(ctx context.Context, err error, sent bool) (final Result, done bool) {
+	c := t.c
+	if c.closed.Load() {
+		return errResult(ErrClosed), true
+	}
+	t.last = err
+	if !t.a.ReadOnly && !t.a.Idempotent {
+		t.a.Idempotent = isIdempotent(ctx)
+	}
+	if t.pinned != "" || errors.Is(err, ErrReplyTooLarge) || permanent(err) {
+		return errResult(err), true // a retry would fail the same way
+	}
+	dec := c.router.OnFailure(ctx, &t.a, t.addr, err, sent)
+	if dec.Action == router.Done {
+		return c.final(dec.Err), true
+	}
+	t.wait = true
+	return Result{}, false
+}
+
+// replied judges a try that got a reply: anything but a redirect or a
+// cluster error is final.
+func (t *attempt) replied(res Result) (final Result, done bool) {
+	c, addr := t.c, t.addr
 	msg, isErr := errorText(res)
 	if !isErr || t.pinned != "" || !mayRedirect(msg) {
 		c.router.ClearSuspect(addr)

@@ -110,7 +110,8 @@ var (
 	ErrDesync = errors.New("slotrouter: replies out of step with requests")
 	// ErrReplyMode is returned for CLIENT REPLY OFF|SKIP: a shared
 	// connection matches replies to callers in order, which those modes break.
-	ErrReplyMode = errors.New("slotrouter: CLIENT REPLY OFF/SKIP is not supported on shared connections")
+	// It is a connection-state refusal: it matches ErrConnState too.
+	ErrReplyMode = fmt.Errorf("%w: CLIENT REPLY OFF/SKIP breaks the order replies are matched to callers in; use Client.Conn", ErrConnState)
 	// ErrForeignSeeds means the seeds belong to different clusters (no node
 	// ID in common); *ForeignSeedsError names them.
 	ErrForeignSeeds = topology.ErrForeignSeeds

@@ -26,72 +26,49 @@ func (s ownerStep) pending() bool { return s.reply != "" || s.fail != nil }
 
 // runOnOwner runs work that must happen whole on one node (the master of
 // a.Slot, or where a redirect sends it) and starts it over, whole, on the
-// node the router names next when a step says it did not run there. It is
-// Client.process for work of several commands: the router makes every
-// decision (Target, OnReply, OnFailure, Wait) exactly as for a single
-// command, so MOVED patches the table, ASK pins the next run to the
-// importing node (run gets asking true and must send ASKING first), a
-// failure with sent set is retried only when a.ReadOnly or a.Idempotent,
+// node the router names next when a step says it did not run there. It
+// drives the same attempt state machine as Do (attempt.go), so MOVED
+// patches the table, ASK pins the next run to the importing node (run gets
+// asking true and must send ASKING first), a failure with sent set is
+// retried only when a.ReadOnly or a.Idempotent, permanent failures end it,
 // and back-off and the retry budget are the same.
 //
 // run returns a pending step to go again, or its final error (nil on
 // success).
 func (c *Client) runOnOwner(ctx context.Context, a *router.Attempt, run func(addr string, asking bool) (ownerStep, error)) error {
-	var last error
-	for attempt := 1; ; attempt++ {
+	t := attempt{c: c, a: *a}
+	defer func() { *a = t.a }()
+	for {
 		if c.closed.Load() {
 			return ErrClosed
 		}
-		addr, err := c.router.Target(a)
-		var backoff bool
-		switch {
-		case err != nil:
-			last = err
-			if cerr := ctx.Err(); cerr != nil {
-				return &RetryError{Attempts: attempt, Err: cerr, Last: err}
+		if t.wait {
+			if final, ok := t.backoff(ctx); !ok {
+				return final.Err()
 			}
-			if dec := c.router.OnFailure(ctx, a, "", err, false); dec.Action == router.Done {
-				return dec.Err
-			}
-			backoff = true
-		default:
-			step, err := run(addr, a.Asking())
-			if !step.pending() {
-				if err == nil {
-					c.router.ClearSuspect(addr)
-				}
-				return err
-			}
-			if c.closed.Load() {
-				return ErrClosed
-			}
-			if step.fail != nil {
-				last = step.fail
-				dec := c.router.OnFailure(ctx, a, addr, step.fail, step.sent)
-				if dec.Action == router.Done {
-					return dec.Err
-				}
-				backoff = true
-				break
-			}
-			last = &Error{msg: step.reply}
-			dec := c.router.OnReply(a, addr, step.reply)
-			if dec.Action == router.Done {
-				if dec.Err != nil {
-					return dec.Err
-				}
-				return last
-			}
-			if dec.Redial {
-				c.deploy.nameMoved(addr)
-				c.dropNode(addr)
-			}
-			backoff = dec.Backoff
 		}
-		if backoff {
-			if werr := c.router.Wait(ctx, a); werr != nil {
-				return &RetryError{Attempts: attempt, Err: werr, Last: last}
+		addr, final, ok := t.target(ctx)
+		if !ok {
+			if t.wait {
+				continue
 			}
+			return final.Err()
+		}
+		step, err := run(addr, t.a.Asking())
+		if !step.pending() {
+			if err == nil {
+				c.router.ClearSuspect(addr)
+			}
+			return err
+		}
+		var done bool
+		if step.fail != nil {
+			final, done = t.failed(ctx, step.fail, step.sent)
+		} else {
+			final, done = t.replied(Result{kind: KindError, err: &Error{msg: step.reply}})
+		}
+		if done {
+			return final.Err()
 		}
 	}
 }
