@@ -11,20 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// subServer is a proxy whose subscriptions run on fakeSub (fakes_test.go).
-func subServer(t *testing.T) *Server {
-	srv := newServer(t, Options{})
-	addrs := sharedCluster(t).Addrs()
-	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Protocol: 2})
-	node := redis.NewClient(&redis.Options{Addr: addrs[0], Protocol: 2})
-	t.Cleanup(func() {
-		rc.Close()
-		node.Close()
-	})
-	srv.sub = fakeSub{node: node, rc: rc}
-	return srv
-}
-
 // publishUntil publishes until got reports the message arrived: a
 // subscription added to a running one is confirmed before the server has
 // necessarily applied it, so one PUBLISH could race it.
@@ -50,7 +36,7 @@ func publishUntil(t *testing.T, publish func() error, got <-chan string, want st
 // TestPubSubGoRedis: go-redis's Subscribe, PSubscribe and SSubscribe
 // through the session's subscribe mode, RESP2 and RESP3.
 func TestPubSubGoRedis(t *testing.T) {
-	srv := subServer(t)
+	srv := newServer(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, proto := range []int{2, 3} {
@@ -91,7 +77,7 @@ func TestPubSubGoRedis(t *testing.T) {
 // TestPubSubProtocol: confirmations, counts, the commands RESP2 subscribe
 // mode allows, and RESP3 pushes, byte for byte as redis-server 7.0.15.
 func TestPubSubProtocol(t *testing.T) {
-	srv := subServer(t)
+	srv := newServer(t, Options{})
 	addr := listen(t, srv)
 	r := dialRaw(t, addr)
 	require.Equal(t, "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", r.do("UNSUBSCRIBE"))
@@ -137,14 +123,4 @@ func TestPubSubProtocol(t *testing.T) {
 	deliver("PUBLISH c m4", ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nm4\r\n")
 	require.Equal(t, "+RESET\r\n", r.do("RESET"))
 	require.Equal(t, "$-1\r\n", r.do("GET pubsub:nokey"))
-}
-
-// TestPubSubWithoutClientSupport: this build's client has no
-// subscriptions, and the proxy says so.
-func TestPubSubWithoutClientSupport(t *testing.T) {
-	srv := newServer(t, Options{})
-	r := dialRaw(t, listen(t, srv))
-	require.Equal(t, "-ERR "+errNeedSub.Error()+"\r\n", r.do("SUBSCRIBE a"))
-	require.Equal(t, "+PONG\r\n", r.do("PING"))
-	require.Equal(t, ":0\r\n", r.do("PUBLISH a x"))
 }

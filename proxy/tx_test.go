@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,17 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// txServer is a proxy whose transactions run on fakeTx (fakes_test.go).
-func txServer(t *testing.T) *Server {
-	srv := newServer(t, Options{})
-	srv.tx = &fakeTx{c: srv.c}
-	return srv
-}
-
 // TestTxGoRedis: go-redis's TxPipelined and Watch, through the session's
 // MULTI/EXEC/WATCH protocol.
 func TestTxGoRedis(t *testing.T) {
-	srv := txServer(t)
+	srv := newServer(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, proto := range []int{2, 3} {
@@ -72,7 +64,7 @@ func TestTxGoRedis(t *testing.T) {
 // TestTxProtocol: the session's transaction replies, byte for byte as
 // redis-server 7.0.15 sends them.
 func TestTxProtocol(t *testing.T) {
-	srv := txServer(t)
+	srv := newServer(t, Options{})
 	r := dialRaw(t, listen(t, srv))
 	require.Equal(t, "-ERR EXEC without MULTI\r\n", r.do("EXEC"))
 	require.Equal(t, "-ERR DISCARD without MULTI\r\n", r.do("DISCARD"))
@@ -127,26 +119,4 @@ func TestTxProtocol(t *testing.T) {
 		got.WriteString(r.reply())
 	}
 	require.Equal(t, "+OK\r\n$1\r\n4\r\n+OK\r\n+QUEUED\r\n*1\r\n:5\r\n+PONG\r\n", got.String())
-}
-
-// TestTxWithoutClientSupport: this build's client has no transactions,
-// and the proxy says so instead of faking them.
-func TestTxWithoutClientSupport(t *testing.T) {
-	srv := newServer(t, Options{})
-	r := dialRaw(t, listen(t, srv))
-	require.Equal(t, "+OK\r\n", r.do("MULTI"))
-	require.Equal(t, "+QUEUED\r\n", r.do("SET txn:a 1"))
-	require.Equal(t, "-ERR "+errNeedTx.Error()+"\r\n", r.do("EXEC"))
-	require.Equal(t, "-ERR "+errNeedTx.Error()+"\r\n", r.do("WATCH txn:a"))
-	require.Equal(t, "$-1\r\n", r.do("GET txn:a"))
-
-	rdb := goRedis(t, srv, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, "txn:a", 1, 0)
-		return nil
-	})
-	require.Error(t, err)
-	require.True(t, strings.Contains(err.Error(), "transactions need") || errors.Is(err, redis.TxFailedErr), err.Error())
 }
