@@ -2,13 +2,20 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slotrouter/slotrouter/client"
+	"github.com/slotrouter/slotrouter/internal/redistest"
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // TestTxGoRedis: go-redis's TxPipelined and Watch, through the session's
@@ -119,4 +126,99 @@ func TestTxProtocol(t *testing.T) {
 		got.WriteString(r.reply())
 	}
 	require.Equal(t, "+OK\r\n$1\r\n4\r\n+OK\r\n+QUEUED\r\n*1\r\n:5\r\n+PONG\r\n", got.String())
+}
+
+// TestTxWatchConcurrent: go-redis's optimistic-locking loop through the
+// proxy is exact: 20 sessions increment one key 10 times each with
+// WATCH/GET/MULTI/SET/EXEC, retrying on TxFailedErr, and the key ends at 200.
+func TestTxWatchConcurrent(t *testing.T) {
+	srv := newServer(t, Options{})
+	rdb := goRedis(t, srv, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	key := fmt.Sprintf("txc:%d", time.Now().UnixNano())
+	incr := func() (conflicts int, err error) {
+		for range 1000 {
+			err := rdb.Watch(ctx, func(tx *redis.Tx) error {
+				n, err := tx.Get(ctx, key).Int()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+				_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Set(ctx, key, n+1, 0)
+					return nil
+				})
+				return err
+			}, key)
+			if !errors.Is(err, redis.TxFailedErr) {
+				return conflicts, err
+			}
+			conflicts++
+		}
+		return conflicts, fmt.Errorf("1000 conflicts in a row")
+	}
+	var wg sync.WaitGroup
+	var conflicts atomic.Int64
+	errc := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				n, err := incr()
+				conflicts.Add(int64(n))
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	require.Equal(t, "200", rdb.Get(ctx, key).Val())
+	t.Logf("200 increments, %d EXECs refused for a changed key and run again", conflicts.Load())
+}
+
+// TestTxWatchSlotMoves: a session's watch whose slot moves to another
+// master between WATCH and EXEC. The read in between still answers (from
+// the new owner), EXEC answers null as for a changed key and runs nothing,
+// and the client's next round commits on the new owner.
+func TestTxWatchSlotMoves(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3})
+	srv := New(newClient(t, cl, client.Options{}), Options{})
+	t.Cleanup(func() { srv.Close() })
+	r := dialRaw(t, listen(t, srv))
+	key := "wm:{moves}"
+	slot := int(slots.Of(key))
+	src := cl.MasterOf(slot)
+	var dst *redistest.Server
+	for _, m := range cl.Masters() {
+		if m != src {
+			dst = m
+			break
+		}
+	}
+	require.Equal(t, "+OK\r\n", r.do("SET "+key+" 1"))
+	require.Equal(t, "+OK\r\n", r.do("WATCH "+key))
+	cl.MigrateSlot(slot, src, dst)
+	require.Equal(t, "$1\r\n1\r\n", r.do("GET "+key))
+	require.Equal(t, "+OK\r\n", r.do("WATCH "+key+" other:{moves}"))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET "+key+" lost"))
+	require.Equal(t, "*-1\r\n", r.do("EXEC"))
+	require.Equal(t, "$1\r\n1\r\n", r.do("GET "+key))
+
+	// The next round runs on the new owner.
+	require.Equal(t, "+OK\r\n", r.do("WATCH "+key))
+	require.Equal(t, "$1\r\n1\r\n", r.do("GET "+key))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("INCR "+key))
+	require.Equal(t, "*1\r\n:2\r\n", r.do("EXEC"))
+	v, err := dst.Do(context.Background(), "GET", key)
+	require.NoError(t, err)
+	require.Equal(t, "2", v)
 }
