@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/slotrouter/slotrouter/client"
+	"github.com/slotrouter/slotrouter/slots"
 )
 
 // errWatchAgain: client.Watch asked to run a watch's function a second
@@ -71,10 +72,11 @@ func (w *watchedTx) Do(ctx context.Context, args ...any) client.Result {
 	var re *client.Error
 	switch {
 	case errors.As(err, &ce):
-		// The watch's connection is gone. A command that may have run is
-		// not run twice; one that surely did not runs elsewhere.
+		// The watch's connection is gone. A write that may have run is not
+		// run twice; a read, or a command that surely did not run, runs
+		// elsewhere.
 		w.lost = true
-		if ce.Sent {
+		if ce.Sent && !readOnly(args) {
 			return r
 		}
 		return w.c.Do(ctx, args...)
@@ -149,3 +151,18 @@ func notRun(err error) bool {
 
 var redirectKinds = []error{client.ErrMoved, client.ErrAsk, client.ErrTryAgain, client.ErrClusterDown,
 	client.ErrLoading, client.ErrMasterDown, client.ErrReadOnly}
+
+// readOnly reports a command the server marks readonly: running it again
+// after a lost connection changes nothing.
+func readOnly(args []any) bool {
+	var buf [2][]byte
+	for i := range min(len(args), 2) {
+		b, ok := args[i].([]byte)
+		if !ok {
+			return false
+		}
+		buf[i] = b
+	}
+	info := slots.DefaultTable().Lookup(buf[:min(len(args), 2)])
+	return info != nil && info.Flags&slots.Readonly != 0
+}

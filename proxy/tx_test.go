@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,4 +223,55 @@ func TestTxWatchSlotMoves(t *testing.T) {
 	v, err := dst.Do(context.Background(), "GET", key)
 	require.NoError(t, err)
 	require.Equal(t, "2", v)
+}
+
+// TestTxWatchMasterKilled: a session's watch whose master is killed (-9)
+// between WATCH and EXEC. The read in between is answered by the promoted
+// replica, EXEC answers null as for a changed key and runs nothing, and the
+// next round commits on the new master.
+func TestTxWatchMasterKilled(t *testing.T) {
+	cl := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3, Replicas: 1})
+	srv := New(newClient(t, cl, client.Options{}), Options{})
+	t.Cleanup(func() { srv.Close() })
+	r := dialRaw(t, listen(t, srv))
+	key := "wk:{killed}"
+	victim := cl.MasterOf(int(slots.Of(key)))
+	require.Equal(t, "+OK\r\n", r.do("SET "+key+" 1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitReplicated(ctx, t, victim, cl.ReplicasOf(victim)[0])
+	require.Equal(t, "+OK\r\n", r.do("WATCH "+key))
+	victim.Kill()
+	promoted, _ := cl.WaitPromoted(ctx, victim)
+	require.Equal(t, "$1\r\n1\r\n", r.do("GET "+key))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("SET "+key+" lost"))
+	require.Equal(t, "*-1\r\n", r.do("EXEC"))
+
+	require.Equal(t, "+OK\r\n", r.do("WATCH "+key))
+	require.Equal(t, "$1\r\n1\r\n", r.do("GET "+key))
+	require.Equal(t, "+OK\r\n", r.do("MULTI"))
+	require.Equal(t, "+QUEUED\r\n", r.do("INCR "+key))
+	require.Equal(t, "*1\r\n:2\r\n", r.do("EXEC"))
+	v, err := promoted.Do(ctx, "GET", key)
+	require.NoError(t, err)
+	require.Equal(t, "2", v)
+}
+
+// waitReplicated waits until replica has everything master wrote.
+func waitReplicated(ctx context.Context, t *testing.T, master, replica *redistest.Server) {
+	t.Helper()
+	offset := func(s *redistest.Server, field string) int64 {
+		v, err := s.Do(ctx, "INFO", "replication")
+		require.NoError(t, err)
+		m := regexp.MustCompile(field + `:(\d+)`).FindStringSubmatch(fmt.Sprint(v))
+		require.NotNil(t, m, "INFO replication of %s has no %s", s.Addr, field)
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return n
+	}
+	want := offset(master, "master_repl_offset")
+	for offset(replica, "slave_repl_offset") < want {
+		require.NoError(t, ctx.Err(), "replica never caught up")
+		time.Sleep(10 * time.Millisecond)
+	}
 }
