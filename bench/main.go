@@ -121,16 +121,18 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// openTarget attaches to -addrs, or launches a cluster.
+func openTarget(cfg *config) (*target, error) {
+	if cfg.addrs != nil {
+		return newTarget(cfg.addrs)
+	}
+	logf("starting a 3-master 3-replica cluster")
+	return launchCluster(cfg.nodeTimeout)
+}
+
 func run(cfg *config) error {
 	began := time.Now()
-	var t *target
-	var err error
-	if cfg.addrs != nil {
-		t, err = newTarget(cfg.addrs)
-	} else {
-		logf("starting a 3-master 3-replica cluster")
-		t, err = launchCluster(cfg.nodeTimeout)
-	}
+	t, err := openTarget(cfg)
 	if err != nil {
 		return err
 	}

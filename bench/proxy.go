@@ -88,14 +88,7 @@ func runProxyBench(seeds []string, rounds int, dur time.Duration) ([]proxyResult
 // runProxyOnly is -proxy: only the proxy rounds, their table on stdout
 // (results/latest.md is left as the last full run wrote it).
 func runProxyOnly(cfg *config) error {
-	var t *target
-	var err error
-	if cfg.addrs != nil {
-		t, err = newTarget(cfg.addrs)
-	} else {
-		logf("starting a 3-master 3-replica cluster")
-		t, err = launchCluster(cfg.nodeTimeout)
-	}
+	t, err := openTarget(cfg)
 	if err != nil {
 		return err
 	}
