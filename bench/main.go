@@ -5,9 +5,9 @@
 //
 //	cd bench && go run .             # starts a 3-master 3-replica cluster
 //	go run . -quick                  # a shorter run
+//	go run . -proxy                  # only redis-benchmark through the proxy next to --cluster
 //	go run . -addrs 127.0.0.1:7000   # an existing cluster (failover rounds still launch their own)
 //	go run . -pubsub                 # only the sharded pub/sub failover round (results/pubsub.md)
-//	go run . -proxy                  # only redis-benchmark through the proxy next to --cluster
 package main
 
 import (
@@ -31,39 +31,40 @@ type config struct {
 	goroutines  []int
 	dur, warm   time.Duration
 	rounds      int
+	proxy       bool // -proxy: only the proxy rounds (proxy.go)
 	failover    bool
 	ceiling     bool
 	out         string
 	nodeTimeout time.Duration
 	pubsub      bool
-	proxy       bool
 }
 
 func parseFlags() (*config, error) {
 	var (
-		addrs     = flag.String("addrs", "", "comma-separated seed nodes of an existing cluster (default: start one)")
-		clients   = flag.String("clients", "", "comma-separated subset of: slotrouter,rueidis,go-redis,go-redis-auto")
-		wls       = flag.String("workloads", "", "comma-separated subset of: GET,SET,MIX80/20,PIPE100")
-		gs        = flag.String("goroutines", "1,16,64,256", "concurrency levels")
-		dur       = flag.Duration("duration", time.Second, "measured window per client, row and round")
-		warm      = flag.Duration("warmup", 250*time.Millisecond, "warm-up before each measured window")
-		rounds    = flag.Int("rounds", 3, "rounds per row; medians are reported")
-		failover  = flag.Bool("failover", true, "run the failover round (a fresh cluster per client)")
-		ceil      = flag.Bool("ceiling", true, "run redis-benchmark --cluster as the ceiling")
-		out       = flag.String("out", "results", "directory for latest.md and the SVG chart")
-		quick     = flag.Bool("quick", false, "short run: 1 round of 400ms at 1,16,64 goroutines")
-		nt        = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
-		pubsub    = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
-		proxyOnly = flag.Bool("proxy", false, "run only redis-benchmark through slotrouter's proxy and directly (table on stdout)")
+		addrs    = flag.String("addrs", "", "comma-separated seed nodes of an existing cluster (default: start one)")
+		clients  = flag.String("clients", "", "comma-separated subset of: slotrouter,rueidis,go-redis,go-redis-auto")
+		wls      = flag.String("workloads", "", "comma-separated subset of: GET,SET,MIX80/20,PIPE100")
+		gs       = flag.String("goroutines", "1,16,64,256", "concurrency levels")
+		dur      = flag.Duration("duration", time.Second, "measured window per client, row and round")
+		viaProxy = flag.Bool("proxy", false, "run only redis-benchmark through slotrouter's proxy and directly (table on stdout)")
+		warm     = flag.Duration("warmup", 250*time.Millisecond, "warm-up before each measured window")
+		rounds   = flag.Int("rounds", 3, "rounds per row; medians are reported")
+		failover = flag.Bool("failover", true, "run the failover round (a fresh cluster per client)")
+		ceil     = flag.Bool("ceiling", true, "run redis-benchmark --cluster as the ceiling")
+		out      = flag.String("out", "results", "directory for latest.md and the SVG chart")
+		quick    = flag.Bool("quick", false, "short run: 1 round of 400ms at 1,16,64 goroutines")
+		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
+		pubsub   = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, proxy: *proxyOnly}
+	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
 	if *addrs != "" {
 		c.addrs = strings.Split(*addrs, ",")
 	}
+	c.proxy = *viaProxy
 	for _, f := range strings.Split(*gs, ",") {
 		g, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || g < 1 {
