@@ -5,6 +5,7 @@
 //
 //	cd bench && go run .             # starts a 3-master 3-replica cluster
 //	go run . -quick                  # a shorter run
+//	go run . -proxy                  # only redis-benchmark through the proxy next to --cluster
 //	go run . -addrs 127.0.0.1:7000   # an existing cluster (failover rounds still launch their own)
 //	go run . -pubsub                 # only the sharded pub/sub failover round (results/pubsub.md)
 //	go run . -mget                   # only MGET of 100 keys over all slots against the peers' batches
@@ -31,6 +32,7 @@ type config struct {
 	goroutines  []int
 	dur, warm   time.Duration
 	rounds      int
+	proxy       bool // -proxy: only the proxy rounds (proxy.go)
 	failover    bool
 	ceiling     bool
 	out         string
@@ -46,6 +48,7 @@ func parseFlags() (*config, error) {
 		wls      = flag.String("workloads", "", "comma-separated subset of: GET,SET,MIX80/20,PIPE100,MGET100")
 		gs       = flag.String("goroutines", "1,16,64,256", "concurrency levels")
 		dur      = flag.Duration("duration", time.Second, "measured window per client, row and round")
+		viaProxy = flag.Bool("proxy", false, "run only redis-benchmark through slotrouter's proxy and directly (table on stdout)")
 		warm     = flag.Duration("warmup", 250*time.Millisecond, "warm-up before each measured window")
 		rounds   = flag.Int("rounds", 3, "rounds per row; medians are reported")
 		failover = flag.Bool("failover", true, "run the failover round (a fresh cluster per client)")
@@ -70,6 +73,7 @@ func parseFlags() (*config, error) {
 	if *addrs != "" {
 		c.addrs = strings.Split(*addrs, ",")
 	}
+	c.proxy = *viaProxy
 	for _, f := range strings.Split(*gs, ",") {
 		g, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || g < 1 {
@@ -111,8 +115,11 @@ func main() {
 		os.Exit(2)
 	}
 	run := run
-	if cfg.pubsub {
+	switch {
+	case cfg.pubsub:
 		run = runPubSub
+	case cfg.proxy:
+		run = runProxyOnly
 	}
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -124,16 +131,18 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
+// openTarget attaches to -addrs, or launches a cluster.
+func openTarget(cfg *config) (*target, error) {
+	if cfg.addrs != nil {
+		return newTarget(cfg.addrs)
+	}
+	logf("starting a 3-master 3-replica cluster")
+	return launchCluster(cfg.nodeTimeout)
+}
+
 func run(cfg *config) error {
 	began := time.Now()
-	var t *target
-	var err error
-	if cfg.addrs != nil {
-		t, err = newTarget(cfg.addrs)
-	} else {
-		logf("starting a 3-master 3-replica cluster")
-		t, err = launchCluster(cfg.nodeTimeout)
-	}
+	t, err := openTarget(cfg)
 	if err != nil {
 		return err
 	}

@@ -84,3 +84,29 @@ func runProxyBench(seeds []string, rounds int, dur time.Duration) ([]proxyResult
 	}
 	return out, nil
 }
+
+// runProxyOnly is -proxy: only the proxy rounds, their table on stdout
+// (results/latest.md is left as the last full run wrote it).
+func runProxyOnly(cfg *config) error {
+	t, err := openTarget(cfg)
+	if err != nil {
+		return err
+	}
+	defer t.close()
+	load := loadavg()
+	pr, err := runProxyBench(t.seed, cfg.rounds, cfg.dur)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("redis-benchmark -c 50 -d 16 -r 1024, medians of %d rounds; load average at start %s, at end %s\n\n", cfg.rounds, load, loadavg())
+	fmt.Println("| test | pipeline | through the proxy | directly (--cluster) | ratio |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, p := range pr {
+		direct, ratio := "", ""
+		if p.direct > 0 {
+			direct, ratio = kops(p.direct), fmt.Sprintf("%.2f", p.proxy/p.direct)
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s |\n", p.test, p.pipeline, kops(p.proxy), direct, ratio)
+	}
+	return nil
+}

@@ -25,9 +25,12 @@
 //
 // MULTI/EXEC/WATCH and SUBSCRIBE sessions keep their protocol here and
 // run on the client's transactions and subscriptions through two small
-// seams (txBackend in tx.go, subBackend in pubsub.go). In a build whose
-// client lacks those APIs, EXEC, WATCH and SUBSCRIBE answer with an error
-// that says so, rather than faking them.
+// seams (txBackend in tx.go, subBackend in pubsub.go; the adapters are
+// tx_client.go and pubsub_client.go). A WATCH holds a client.Watch for the
+// session until EXEC; when the watch is lost before EXEC (its slot moved,
+// its master failed), EXEC answers a null reply, as for a changed key, so
+// the client's retry loop runs again. A subscription's interruption
+// reports (client.Gap) have no RESP form: they are logged and skipped.
 //
 // Limits follow redis-server's: its request size limits and protocol
 // errors (a malformed request is answered and the connection closed), its

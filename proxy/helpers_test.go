@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func sharedCluster(t *testing.T) *redistest.Cluster {
+func sharedCluster(t testing.TB) *redistest.Cluster {
 	t.Helper()
 	redistest.Require(t)
 	shared.once.Do(func() {
@@ -50,7 +50,7 @@ func sharedCluster(t *testing.T) *redistest.Cluster {
 }
 
 // newClient connects a client.Client to cl, closed at cleanup.
-func newClient(t *testing.T, cl *redistest.Cluster, opts client.Options) *client.Client {
+func newClient(t testing.TB, cl *redistest.Cluster, opts client.Options) *client.Client {
 	t.Helper()
 	opts.Addrs = cl.Addrs()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -64,7 +64,7 @@ func newClient(t *testing.T, cl *redistest.Cluster, opts client.Options) *client
 }
 
 // newServer makes a proxy over a fresh client of the shared cluster.
-func newServer(t *testing.T, opts Options) *Server {
+func newServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	srv := New(newClient(t, sharedCluster(t), client.Options{}), opts)
 	t.Cleanup(func() { srv.Close() })

@@ -2,10 +2,7 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"sort"
-
-	"github.com/slotrouter/slotrouter/client"
 )
 
 // subKind is the flavour of a subscription.
@@ -23,7 +20,7 @@ const (
 // counts, UNSUBSCRIBE of everything, the commands allowed in RESP2
 // subscribe mode, RESP2 arrays or RESP3 pushes); the backend only delivers
 // messages. Its production form is clientSub, a thin adapter over
-// client.Client's Subscribe, PSubscribe and SSubscribe; tests use a fake.
+// client.Client's Subscribe, PSubscribe and SSubscribe (pubsub_client.go).
 type subBackend interface {
 	Subscribe(ctx context.Context, kind subKind, names ...string) (subscription, error)
 }
@@ -37,22 +34,10 @@ type subscription interface {
 	Close() error
 }
 
-// message is one published message (client.Message once the client has
-// subscriptions). Pattern is set for PSUBSCRIBE deliveries only.
+// message is one published message. Pattern is set for PSUBSCRIBE
+// deliveries only.
 type message struct {
 	Channel, Pattern, Payload string
-}
-
-// errNeedSub is clientSub's answer in builds whose client has no
-// subscriptions (slotrouter issue 13): following a channel's shard across
-// failovers is the client's job, not something to redo here.
-var errNeedSub = errors.New("pub/sub needs client.Subscribe, PSubscribe and SSubscribe (slotrouter issue 13), which this build of the client lacks")
-
-// clientSub is the production subBackend.
-type clientSub struct{ c *client.Client }
-
-func (clientSub) Subscribe(context.Context, subKind, ...string) (subscription, error) {
-	return nil, errNeedSub
 }
 
 // subState is a session's subscriptions, one per kind.

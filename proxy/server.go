@@ -22,7 +22,7 @@ type Server struct {
 	c    *client.Client
 	opts Options
 	// The seams to the client's transaction and pub/sub APIs (tx.go,
-	// pubsub.go); tests put fakes here.
+	// pubsub.go).
 	tx  txBackend
 	sub subBackend
 
@@ -43,7 +43,7 @@ func New(c *client.Client, opts Options) *Server {
 		c:         c,
 		opts:      opts,
 		tx:        clientTx{c},
-		sub:       clientSub{c},
+		sub:       clientSub{c: c, log: opts.Logger},
 		sessions:  make(map[*session]struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}

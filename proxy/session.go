@@ -59,7 +59,7 @@ type session struct {
 	next  int // first request of batch not yet answered
 	arena []byte
 	argv  [][]byte
-	anyv  []any
+	boxes argBoxes
 	pipe  *client.Pipeline
 	round int // commands per round of a forwarded batch
 
@@ -251,13 +251,7 @@ func (s *session) forward(run []request) {
 
 // anyArgs boxes a request's arguments for the client, which copies them
 // while encoding: the returned slice is reused by the next call.
-func (s *session) anyArgs(args [][]byte) []any {
-	s.anyv = s.anyv[:0]
-	for _, a := range args {
-		s.anyv = append(s.anyv, a)
-	}
-	return s.anyv
-}
+func (s *session) anyArgs(args [][]byte) []any { return s.boxes.box(args) }
 
 // flush writes the waiting replies. A client that accepts none of them
 // for WriteTimeout is cut off: the error ends the session.

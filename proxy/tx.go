@@ -14,7 +14,7 @@ import (
 // +QUEUED, EXECABORT after a queueing error, DISCARD, WATCH state); the
 // backend only runs what the session hands it, on the master that owns the
 // keys. Its production form is clientTx, a thin adapter over
-// client.Client.TxPipeline and client.Client.Watch; tests use a fake.
+// client.Client.TxPipeline and client.Client.Watch.
 type txBackend interface {
 	// Exec runs cmds as one MULTI ... EXEC on the master owning their slot
 	// and returns one result per command.
@@ -30,27 +30,16 @@ type txBackend interface {
 // changed.
 type watchedConn interface {
 	Do(ctx context.Context, args ...any) client.Result
+	// Watch adds keys (args is the whole WATCH command) to the watch.
+	Watch(ctx context.Context, args ...any) error
 	Exec(ctx context.Context, cmds [][]any) ([]client.Result, error)
 }
 
-// errTxFailed is what watchedConn.Exec returns when EXEC found a watched key
-// changed (client.ErrTxFailed once the client has transactions); the
-// session answers it with a null array, as redis-server does.
+// errTxFailed is what watchedConn.Exec returns when EXEC did not run
+// because a watched key changed, or because the watch itself was lost (see
+// watchedTx); the session answers it with a null array, as redis-server
+// does for a changed key, so the client's optimistic-locking loop runs again.
 var errTxFailed = errors.New("proxy: transaction aborted: a watched key changed")
-
-// errNeedTx is clientTx's answer in builds whose client has no
-// transactions (TxPipeline, Watch: slotrouter issue 11). A transaction
-// needs a connection held for one session, which client's exported API
-// does not offer before that; queueing MULTI/EXEC on the shared pipelined
-// connections would interleave other sessions' commands.
-var errNeedTx = errors.New("transactions need client.TxPipeline and client.Watch (slotrouter issue 11), which this build of the client lacks")
-
-// clientTx is the production txBackend.
-type clientTx struct{ c *client.Client }
-
-func (clientTx) Exec(context.Context, [][]any) ([]client.Result, error) { return nil, errNeedTx }
-
-func (clientTx) Watch(context.Context, func(watchedConn) error, ...string) error { return errNeedTx }
 
 // txState is a session's transaction: MULTI's queue and WATCH's connection.
 type txState struct {
@@ -179,7 +168,9 @@ func (s *session) exec() {
 		s.w.error("EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	if len(queued) == 0 && wc == nil {
+	if len(queued) == 0 {
+		// The client sends no empty MULTI/EXEC, so an empty transaction
+		// after WATCH does not learn whether a watched key changed.
 		s.w.array(0)
 		return
 	}
@@ -227,7 +218,11 @@ func (s *session) watch(args [][]byte) {
 		return
 	}
 	if s.tx.watch != nil {
-		s.w.result(s.tx.watch.Do(s.ctx, s.anyArgs(args)...))
+		if err := s.tx.watch.Watch(s.ctx, s.anyArgs(args)...); err != nil {
+			s.w.errorReply(err)
+			return
+		}
+		s.w.simple("OK")
 		return
 	}
 	keys := make([]string, len(args)-1)
