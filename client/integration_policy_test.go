@@ -25,8 +25,11 @@ type testSource struct {
 	inner router.ClusterSource
 	calls atomic.Int32
 	// bend, if set, may replace the real view; suspects is the router's.
-	bend atomic.Pointer[func(real *topology.Snapshot, suspects func(string) bool) *topology.Snapshot]
+	bend   atomic.Pointer[func(real *topology.Snapshot, suspects func(string) bool) *topology.Snapshot]
+	frozen atomic.Bool
 }
+
+var errFrozen = errors.New("test source: view frozen")
 
 func newTestSource(cl *redistest.Cluster) *testSource {
 	byAddr := map[string]*redistest.Server{}
@@ -51,6 +54,9 @@ func newTestSource(cl *redistest.Cluster) *testSource {
 
 func (s *testSource) Discover(ctx context.Context, prev *topology.Snapshot, suspects func(string) bool) (*topology.Snapshot, error) {
 	s.calls.Add(1)
+	if s.frozen.Load() {
+		return nil, errFrozen
+	}
 	snap, err := s.inner.Discover(ctx, prev, suspects)
 	if err != nil {
 		return nil, err
@@ -70,9 +76,10 @@ func (s *testSource) setBend(f func(real *topology.Snapshot, suspects func(strin
 }
 
 // freeze makes the source serve the view it has now, whatever the cluster does.
-func (s *testSource) freeze(snap *topology.Snapshot) {
-	s.setBend(func(*topology.Snapshot, func(string) bool) *topology.Snapshot { return snap })
-}
+// freeze keeps the view in use: every later discovery fails (it is still
+// counted), so nothing a refresh finds can replace what the client
+// patched from a MOVED before the test looks at it.
+func (s *testSource) freeze() { s.frozen.Store(true) }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -107,7 +114,7 @@ func TestMovedPatchesAndFollows(t *testing.T) {
 			cl := startCluster(t, redistest.ClusterOptions{Masters: 3, PreferredEndpoint: endpoint})
 			src := newTestSource(cl)
 			c := newTestClient(t, cl, Options{Source: src})
-			src.freeze(c.Topology())
+			src.freeze()
 			a, b := cl.Masters()[0], cl.Masters()[1]
 			s := slotOwnedBy(t, cl, a, 100)
 			key := keyIn(s, "moved")
