@@ -154,6 +154,13 @@ func TestDrainedNodeHealthRule(t *testing.T) {
 	defer c2.Close()
 	src2.to(a.Addr)
 	waitMaster(t, c2, a.Addr)
+	// Dial a while it answers (a dial's handshake to a stopped node would
+	// fail at DialTimeout, never reaching the pipe), then stop it again.
+	a.Cont()
+	if err := c2.DoOn(ctx, a.Addr, "PING").Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
 	go func() { got <- c2.DoOn(ctx, a.Addr, "GET", "k").Err() }()
 	waitOutstanding(t, c2, a.Addr, 1)
 	src2.to(b.Addr)
