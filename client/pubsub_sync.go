@@ -152,7 +152,9 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 	defer func() { <-g.lock }()
 	// Subscribing twice is harmless, so a subscribe that may have reached a
 	// node before its connection died is always retried.
-	a := router.Attempt{Slot: g.slot, HasSlot: g.sharded, Idempotent: true}
+	// The router's decisions come through the same attempt state machine
+	// as every command's (attempt.go).
+	t := attempt{c: s.c, a: router.Attempt{Slot: g.slot, HasSlot: g.sharded, Idempotent: true}}
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -182,9 +184,10 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 		addr, err := "", error(nil)
 		if inPlace {
 			addr = sc.addr
-		} else if addr, err = s.c.router.Target(&a); err == nil {
+		} else if addr, err = s.c.router.Target(&t.a); err == nil {
 			sc, err = s.connTo(ctx, addr)
 		}
+		t.tries++
 		if err == nil {
 			err = s.applyWatched(ctx, sc, g, addC, delC, addP, delP)
 			if err == nil && s.commit(g, from, sc, addC, delC, addP, delP) {
@@ -203,24 +206,25 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 		if errors.Is(err, ErrSubscriptionClosed) {
 			return err
 		}
-		var dec router.Decision
+		var final Result
+		var done bool
 		var rerr *Error
 		switch {
 		case errors.As(err, &rerr):
-			dec = s.c.router.OnReply(&a, addr, rerr.msg)
-			if dec.Action == router.Done && dec.Err == nil {
-				dec.Err = err
-			}
+			t.addr = addr
+			final, done = t.replied(Result{kind: KindError, err: rerr})
 		case sc == nil && !errors.As(err, new(*ConnError)):
-			dec = s.c.router.OnFailure(ctx, &a, "", err, false) // no target yet
+			t.addr = "" // no target yet
+			final, done = t.failed(ctx, err, false)
 		default:
-			dec = s.c.router.OnFailure(ctx, &a, addr, err, true)
+			t.addr = addr
+			final, done = t.failed(ctx, err, true)
 		}
-		if dec.Action == router.Done {
-			return dec.Err
+		if done {
+			return final.Err()
 		}
-		if werr := s.c.router.Wait(ctx, &a); werr != nil {
-			return &RetryError{Err: werr, Last: err}
+		if final, ok := t.backoff(ctx); !ok {
+			return final.Err()
 		}
 	}
 }
