@@ -9,6 +9,7 @@ import (
 
 	"github.com/slotrouter/slotrouter/client"
 	"github.com/slotrouter/slotrouter/clustertest"
+	"github.com/slotrouter/slotrouter/internal/redistest"
 )
 
 // Optimistic locking: read the key, queue the write, commit only if nobody
@@ -115,24 +116,42 @@ func ExampleClient_TxPipeline() {
 // redis-server.
 
 // A Lua script runs by its digest; a node that lacks it gets the source
-// once (EVAL) and caches it.
+// once (EVAL) and caches it. clustertest has no Lua, so this Example
+// launches real redis-server processes (TestMain skips it, saying why, when
+// there are none and REDIS_REQUIRED is not set).
 func ExampleNewScript() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cl, err := redistest.Launch(redistest.ClusterOptions{Masters: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.New(ctx, client.Options{Addrs: []string{"127.0.0.1:7000"}})
+	c, err := client.New(ctx, client.Options{Addrs: cl.Addrs()})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer c.Close()
 
-	// Increment, but never past a cap: atomic on the key's master.
+	// Increment, but never past a cap: atomic on the key's master. No
+	// master has the script yet; each one that needs it gets it by EVAL.
 	incrCapped := client.NewScript(`
 local n = redis.call('INCR', KEYS[1])
 if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return -1 end
 return n`)
-	n, err := incrCapped.Run(ctx, c, []string{"quota:{user7}"}, 100).Int64()
-	fmt.Println(n, err)
+	for _, user := range []string{"{user1}", "{user2}", "{user3}"} {
+		for range 3 {
+			n, err := incrCapped.Run(ctx, c, []string{"quota:" + user}, 2).Int64()
+			fmt.Print(n, " ", err, " ")
+		}
+		fmt.Println(user)
+	}
+	// Output:
+	// 1 <nil> 2 <nil> -1 <nil> {user1}
+	// 1 <nil> 2 <nil> -1 <nil> {user2}
+	// 1 <nil> 2 <nil> -1 <nil> {user3}
 }
 
 // WAIT counts the writes of the connection it runs on, so it needs a
