@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,29 @@ func TestOptionsDBOnEveryConnection(t *testing.T) {
 	if v, _ := s.Do(ctx, "GET", "db:b").Text(); v != "y" {
 		t.Fatalf("a session reads %q: not in db 2", v)
 	}
+}
+
+// Options.DB on a Redis Cluster: every node refuses SELECT at connection
+// setup, which no retry can change, so New fails at once with a typed error
+// rather than waiting out its context.
+func TestOptionsDBRefusedByClusterFailsFast(t *testing.T) {
+	cl := startCluster(t, redistest.ClusterOptions{Masters: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := New(ctx, Options{Addrs: cl.Addrs(), DB: 1})
+	took := time.Since(start)
+	if err == nil {
+		c.Close()
+		t.Fatal("New with Options.DB on a cluster succeeded")
+	}
+	if !errors.Is(err, ErrSetupRefused) || !strings.Contains(err.Error(), "SELECT") {
+		t.Fatalf("New: %v, want ErrSetupRefused naming SELECT", err)
+	}
+	if took > 2*time.Second {
+		t.Fatalf("New took %v to refuse, want it at once (its context had 10 s)", took)
+	}
+	t.Logf("New refused Options.DB on a cluster in %v: %v", took.Round(time.Millisecond), err)
 }
 
 // Options.Protocol 3 makes every connection speak RESP3, sessions too.

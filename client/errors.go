@@ -96,6 +96,11 @@ var (
 	// after Options.RetryBudget (inside a *RetryError).
 	ErrRetryBudget = router.ErrRetryBudget
 
+	// ErrSetupRefused means a node refused a connection setting Options
+	// asked for (Options.DB on a cluster node, Options.Protocol 3 on a
+	// server without HELLO, ...). It is permanent: every dial would fail
+	// the same way, so New and calls return it at once.
+	ErrSetupRefused = errors.New("slotrouter: the server refused a connection setting from Options")
 	// ErrNilContext is returned by New, Do and Pipeline.Exec given a nil
 	// context, in the caller's goroutine.
 	ErrNilContext = errors.New("slotrouter: nil Context")

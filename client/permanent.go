@@ -24,7 +24,7 @@ func permanent(err error) bool {
 		return false
 	}
 	if errors.Is(err, ErrWrongPass) || errors.Is(err, ErrNoAuth) || errors.Is(err, ErrNoPerm) ||
-		errors.Is(err, ErrProtocolMismatch) {
+		errors.Is(err, ErrProtocolMismatch) || errors.Is(err, ErrSetupRefused) {
 		return true
 	}
 	var (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -206,16 +207,31 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 		return err
 	}
 	var first error
-	for range cmds {
+	for _, args := range cmds {
 		r, err := rd.readReply()
 		if err != nil {
 			return err
 		}
 		if r.kind == KindError && first == nil && !sniff {
 			first = r.err
+			if e, ok := r.err.(*Error); ok && e.Prefix() == "ERR" && configCommand(args) {
+				// The server refuses what Options asked for (SELECT on a
+				// cluster node, HELLO 3 on Redis 5): every dial would.
+				first = fmt.Errorf("%w: %v: %w", ErrSetupRefused, args[0], r.err)
+			}
 		}
 	}
 	return first
+}
+
+// configCommand reports whether a setup command comes from Options alone
+// (not from what the client found out about the node, as READONLY does).
+func configCommand(args []any) bool {
+	switch args[0] {
+	case "SELECT", "HELLO", "CLIENT":
+		return true
+	}
+	return false
 }
 
 // dedicatedConn is a non-shared connection for blocking commands, where one
