@@ -239,3 +239,49 @@ func TestCacheBasics(t *testing.T) {
 		t.Errorf("ttl: %d misses, want 2", got)
 	}
 }
+
+// TestCacheRoleProbeSwitch: with role-probed nodes, a value cached from the
+// old master is never served once the client's view names the new one,
+// though the old master's tracking connection stays up.
+func TestCacheRoleProbeSwitch(t *testing.T) {
+	redistest.Require(t)
+	a := redistest.StartServer(t, redistest.ServerOptions{})
+	b := redistest.StartServer(t, redistest.ServerOptions{ReplicaOf: a.Addr})
+	redistest.WaitLinked(t, a.Addr, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{
+		Addrs:     []string{a.Addr, b.Addr},
+		RoleProbe: &RoleProbeOptions{Interval: 100 * time.Millisecond},
+		Cache:     &CacheOptions{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustDoServer(t, a, "SET", "k", "old")
+	for range 2 {
+		if v, err := c.DoCache(ctx, 0, "GET", "k").Text(); err != nil || v != "old" {
+			t.Fatalf("GET k = %q, %v", v, err)
+		}
+	}
+	if st := c.CacheStats(); st.Hits != 1 {
+		t.Fatalf("%+v, want one hit", st)
+	}
+	mustDoServer(t, b, "REPLICAOF", "NO", "ONE")
+	waitFor(t, 10*time.Second, "the view names b master", func() error {
+		if sh := c.Topology().Shards(); len(sh) != 1 || sh[0].Master.Addr != b.Addr {
+			return notYet("view %v", sh)
+		}
+		return nil
+	})
+	mustDoServer(t, b, "SET", "k", "new")
+	// a still answers "old" (it is a master of nothing now, not yet a
+	// replica): only the view tells the cache its entry is void.
+	if v, err := c.DoCache(ctx, 0, "GET", "k").Text(); err != nil || v != "new" {
+		t.Fatalf("after the switch: GET k = %q, %v; want new (stale)", v, err)
+	}
+	if v, err := a.Do(ctx, "GET", "k"); err != nil || v != "old" {
+		t.Fatalf("a says %v, %v: the test needs it to still hold the old value", v, err)
+	}
+}
