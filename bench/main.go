@@ -37,6 +37,7 @@ type config struct {
 	nodeTimeout time.Duration
 	pubsub      bool
 	large       bool
+	cache       bool
 }
 
 func parseFlags() (*config, error) {
@@ -55,10 +56,11 @@ func parseFlags() (*config, error) {
 		mget     = flag.Bool("mget", false, "only MGET of 100 keys over all slots: slotrouter MGET vs go-redis pipelined GETs vs rueidis DoMulti, 1 and 16 goroutines, no failover or ceiling")
 		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
 		pubsub   = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
+		cache    = flag.Bool("cache", false, "run only the client-side caching table (DoCache GET of 256 hot keys, slotrouter vs rueidis) into cache.md")
 		large    = flag.Bool("large", false, "run only the large-reply table (LRANGE 10k/100k, GET 1/16/100 MiB, with and without a deadline) into large.md")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large}
+	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, cache: *cache}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
@@ -140,6 +142,9 @@ func run(cfg *config) error {
 	defer t.close()
 	if cfg.large {
 		return runLarge(cfg, t)
+	}
+	if cfg.cache {
+		return runCache(cfg, t)
 	}
 	res := &results{cells: map[string]map[string]cell{}, setup: map[string]string{}}
 	res.header = machineHeader(cfg, t)

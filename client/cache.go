@@ -55,16 +55,32 @@ type cache struct {
 	c   *Client
 	max int64
 
-	mu      sync.RWMutex
-	entries map[string]*centry    // by encoded command
-	index   map[pipeKey][]*centry // by tracking pipe and Redis key
-	ring    centry                // eviction order (CLOCK): ring.next is the oldest
-	used    int64
+	shards  [cacheShards]cacheShard
 	nodes   map[string]*node // tracking connections, one node per address
 	nodesMu sync.Mutex
 	cfg     connConfig
+	invals  atomic.Int64
 
-	hits, misses, invals, evictions atomic.Int64
+	// now is a coarse clock (UnixNano, updated every clockTick) for the
+	// ttl check of a hit: reading the time costs more than the rest of a
+	// hit on some machines. A ttl thus ends up to clockTick late.
+	now  atomic.Int64
+	stop chan struct{}
+}
+
+const clockTick = time.Millisecond
+
+func (k *cache) clock() {
+	t := time.NewTicker(clockTick)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			k.now.Store(now.UnixNano())
+		case <-k.stop:
+			return
+		}
+	}
 }
 
 type pipeKey struct {
@@ -90,17 +106,23 @@ type centry struct {
 
 func newCache(c *Client, o *CacheOptions) *cache {
 	k := &cache{
-		c:       c,
-		max:     o.MaxBytes,
-		entries: map[string]*centry{},
-		index:   map[pipeKey][]*centry{},
-		nodes:   map[string]*node{},
-		cfg:     c.cfg,
+		c:     c,
+		nodes: map[string]*node{},
+		cfg:   c.cfg,
+		stop:  make(chan struct{}),
 	}
-	if k.max <= 0 {
-		k.max = DefaultCacheMaxBytes
+	limit := o.MaxBytes
+	if limit <= 0 {
+		limit = DefaultCacheMaxBytes
 	}
-	k.ring.prev, k.ring.next = &k.ring, &k.ring
+	for i := range k.shards {
+		sh := &k.shards[i]
+		sh.k, sh.max = k, max(limit/cacheShards, 1)
+		sh.entries, sh.index = map[string]*centry{}, map[pipeKey][]*centry{}
+		sh.ring.prev, sh.ring.next = &sh.ring, &sh.ring
+	}
+	k.now.Store(time.Now().UnixNano())
+	go k.clock()
 	k.cfg.Protocol = 3
 	k.cfg.Conns = 1
 	k.cfg.Tracking = trackingArgs(o)
@@ -120,8 +142,8 @@ func trackingArgs(o *CacheOptions) []any {
 }
 
 // DoCache runs a read-only single-key command (GET, HGETALL, STRLEN, ...)
-// and keeps its reply for at most ttl (ttl <= 0: until invalidated or
-// evicted); later calls with the same arguments are answered from memory
+// and keeps its reply for at most ttl (to the millisecond; ttl <= 0: until
+// invalidated or evicted); later calls with the same arguments are answered from memory
 // while the server has not invalidated the key and the node that answered
 // still serves the slot over the same connection. Replies come over RESP3:
 // maps, sets and doubles keep their RESP3 kinds (as with Options.Protocol
@@ -142,6 +164,13 @@ func (c *Client) DoCache(ctx context.Context, ttl time.Duration, args ...any) Re
 		return errResult(err)
 	}
 	defer cmd.release()
+	// A hit needs no classification: only a command classified cacheable
+	// has an entry, and the entry knows its slot.
+	sh := k.shard(cmd.args)
+	if v, ok := sh.get(cmd.buf); ok {
+		sh.hits.Add(1)
+		return v
+	}
 	t := attempt{}
 	info, err := c.classify(ctx, cmd, &t)
 	if err != nil {
@@ -155,12 +184,8 @@ func (c *Client) DoCache(ctx context.Context, ttl time.Duration, args ...any) Re
 	if info == nil || !t.a.ReadOnly || len(keys) != 1 || t.blocking {
 		return errResult(fmt.Errorf("%w: %q is not a read-only command of one key", ErrNotCacheable, cmd.args[0]))
 	}
-	if v, ok := k.get(cmd.buf, t.a.Slot); ok {
-		k.hits.Add(1)
-		return v
-	}
-	k.misses.Add(1)
-	t.cache = &cacheFill{k: k, key: cmd.args[keys[0]], ttl: ttl}
+	sh.misses.Add(1)
+	t.cache = &cacheFill{sh: sh, key: cmd.args[keys[0]], ttl: ttl}
 	return c.run(ctx, cmd, &t, nil)
 }
 
@@ -170,51 +195,33 @@ func (c *Client) CacheStats() CacheStats {
 	if k == nil {
 		return CacheStats{}
 	}
-	k.mu.RLock()
-	n, used := len(k.entries), k.used
-	k.mu.RUnlock()
-	return CacheStats{
-		Hits: k.hits.Load(), Misses: k.misses.Load(), Invalidations: k.invals.Load(),
-		Evictions: k.evictions.Load(), Entries: n, Bytes: used,
+	st := CacheStats{Invalidations: k.invals.Load()}
+	for i := range k.shards {
+		sh := &k.shards[i]
+		sh.mu.RLock()
+		st.Entries += len(sh.entries)
+		st.Bytes += sh.used
+		sh.mu.RUnlock()
+		st.Hits += sh.hits.Load()
+		st.Misses += sh.misses.Load()
+		st.Evictions += sh.evictions.Load()
 	}
-}
-
-// get returns a valid cached reply for the encoded command.
-func (k *cache) get(cmd []byte, slot slots.Slot) (Result, bool) {
-	k.mu.RLock()
-	e := k.entries[string(cmd)]
-	if e == nil || e.pending {
-		k.mu.RUnlock()
-		return Result{}, false
-	}
-	v, valid := e.val, k.valid(e, slot)
-	if valid {
-		e.ref.Store(true)
-	}
-	k.mu.RUnlock()
-	if !valid {
-		k.mu.Lock()
-		if k.entries[string(cmd)] == e {
-			k.removeLocked(e)
-		}
-		k.mu.Unlock()
-	}
-	return v, valid
+	return st
 }
 
 // valid: the tracking connection is alive, the entry has not expired, and
 // the current view still sends a read of the slot to the node it came from
 // (as its master, if it was read from the master: a demoted master lags
 // its successor's writes).
-func (k *cache) valid(e *centry, slot slots.Slot) bool {
-	if e.slot != slot || e.p.broken.Load() {
+func (k *cache) valid(e *centry) bool {
+	if e.p.broken.Load() {
 		return false
 	}
-	if e.expires != 0 && time.Now().UnixNano() >= e.expires {
+	if e.expires != 0 && k.now.Load() >= e.expires {
 		return false
 	}
 	r := k.c.router
-	if !r.Serves(&router.Attempt{Slot: slot, HasSlot: true}, e.addr) {
+	if !r.Serves(&router.Attempt{Slot: e.slot, HasSlot: true}, e.addr) {
 		return false
 	}
 	return e.replica || r.Serves(&router.Attempt{}, e.addr)
@@ -224,13 +231,14 @@ func (k *cache) valid(e *centry, slot slots.Slot) bool {
 // registers a pending entry on the tracking pipe it uses, and stores the
 // reply only if nothing invalidated the key meanwhile.
 type cacheFill struct {
-	k   *cache
+	sh  *cacheShard
 	key []byte
 	ttl time.Duration
 }
 
 func (f *cacheFill) send(ctx context.Context, t *attempt, cmd *command, addr string) (Result, error) {
-	k := f.k
+	sh := f.sh
+	k := sh.k
 	n := k.node(addr)
 	p, err := n.pipe(ctx)
 	if err != nil {
@@ -240,104 +248,10 @@ func (f *cacheFill) send(ctx context.Context, t *attempt, cmd *command, addr str
 		cmd: string(cmd.buf), key: string(f.key), p: p, addr: addr, slot: t.a.Slot,
 		replica: !k.c.router.Serves(&router.Attempt{}, addr), pending: true,
 	}
-	registered := k.register(e)
+	registered := sh.register(e)
 	res, err := p.do(ctx, cmd, t.a.Asking())
 	if registered {
-		k.fill(e, res, err, f.ttl)
+		sh.fill(e, res, err, f.ttl)
 	}
 	return res, err
-}
-
-// register adds e as pending unless another read of the command is already
-// pending (that one will store its reply; this one is only passed through).
-func (k *cache) register(e *centry) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if old := k.entries[e.cmd]; old != nil {
-		if old.pending {
-			return false
-		}
-		k.removeLocked(old)
-	}
-	k.entries[e.cmd] = e
-	pk := pipeKey{e.p, e.key}
-	k.index[pk] = append(k.index[pk], e)
-	return true
-}
-
-// fill stores the reply in e if e is still registered (no invalidation of
-// its key, no flush, no death of its pipe since it was sent), or removes e.
-func (k *cache) fill(e *centry, res Result, err error, ttl time.Duration) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.entries[e.cmd] != e {
-		return // invalidated while the read was in flight
-	}
-	if err != nil || res.kind == KindError || res.kind == KindInvalid || e.p.broken.Load() {
-		k.removeLocked(e)
-		return
-	}
-	e.val, e.pending = res, false
-	if ttl > 0 {
-		e.expires = time.Now().Add(ttl).UnixNano()
-	}
-	e.size = int64(len(e.cmd)+len(e.key)) + resultCost(res) + entryOverhead
-	k.used += e.size
-	e.prev, e.next = k.ring.prev, &k.ring
-	k.ring.prev.next = e
-	k.ring.prev = e
-	k.evictLocked()
-}
-
-// evictLocked drops entries, oldest first but sparing (once) those hit
-// since the sweep last passed, until the cache fits MaxBytes.
-func (k *cache) evictLocked() {
-	for k.used > k.max && k.ring.next != &k.ring {
-		e := k.ring.next
-		if e.ref.Swap(false) && e.next != &k.ring {
-			e.prev.next, e.next.prev = e.next, e.prev // to the back
-			e.prev, e.next = k.ring.prev, &k.ring
-			k.ring.prev.next = e
-			k.ring.prev = e
-			continue
-		}
-		k.removeLocked(e)
-		k.evictions.Add(1)
-	}
-}
-
-func (k *cache) removeLocked(e *centry) {
-	if k.entries[e.cmd] == e {
-		delete(k.entries, e.cmd)
-	}
-	pk := pipeKey{e.p, e.key}
-	if list := k.index[pk]; len(list) > 0 {
-		for i, x := range list {
-			if x == e {
-				list[i] = list[len(list)-1]
-				list[len(list)-1] = nil
-				list = list[:len(list)-1]
-				break
-			}
-		}
-		if len(list) == 0 {
-			delete(k.index, pk)
-		} else {
-			k.index[pk] = list
-		}
-	}
-	if e.next != nil {
-		e.prev.next, e.next.prev = e.next, e.prev
-		e.prev, e.next = nil, nil
-		k.used -= e.size
-	}
-}
-
-// resultCost is what r holds in memory, for the bound.
-func resultCost(r Result) int64 {
-	n := int64(len(r.str)) + resultSize
-	for _, x := range r.arr {
-		n += resultCost(x)
-	}
-	return n
 }

@@ -285,3 +285,24 @@ func TestCacheRoleProbeSwitch(t *testing.T) {
 		t.Fatalf("a says %v, %v: the test needs it to still hold the old value", v, err)
 	}
 }
+
+// BenchmarkDoCacheHit: the hit path (one hot key, every goroutine).
+func BenchmarkDoCacheHit(b *testing.B) {
+	s := redistest.StartServer(b, redistest.ServerOptions{})
+	ctx := context.Background()
+	c, err := New(ctx, Options{Addrs: []string{s.Addr}, Cache: &CacheOptions{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	c.Do(ctx, "SET", "hot:1", "v")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := c.DoCache(ctx, time.Minute, "GET", "hot:1").Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

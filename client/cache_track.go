@@ -31,6 +31,7 @@ func (k *cache) dropNode(addr string) {
 }
 
 func (k *cache) close() {
+	close(k.stop)
 	k.nodesMu.Lock()
 	nodes := k.nodes
 	k.nodes = map[string]*node{}
@@ -49,22 +50,31 @@ func (k *cache) onPush(p *pipe, push Result) {
 		return
 	}
 	keys := push.arr[1]
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if keys.kind == KindNil {
 		k.invals.Add(1)
-		for _, e := range k.entries {
+	} else {
+		k.invals.Add(int64(len(keys.arr)))
+	}
+	for i := range k.shards {
+		k.shards[i].invalidate(p, keys)
+	}
+}
+
+func (sh *cacheShard) invalidate(p *pipe, keys Result) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if keys.kind == KindNil {
+		for _, e := range sh.entries {
 			if e.p == p {
-				k.removeLocked(e)
+				sh.removeLocked(e)
 			}
 		}
 		return
 	}
 	for _, key := range keys.arr {
-		k.invals.Add(1)
 		pk := pipeKey{p, key.str}
-		for list := k.index[pk]; len(list) > 0; list = k.index[pk] {
-			k.removeLocked(list[0])
+		for list := sh.index[pk]; len(list) > 0; list = sh.index[pk] {
+			sh.removeLocked(list[0])
 		}
 	}
 }
