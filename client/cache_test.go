@@ -306,3 +306,58 @@ func BenchmarkDoCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// TestCacheSentinelFailover: through a Sentinel failover (kill -9 of the
+// master), a value cached from the old master is never served once the
+// client's view names the new one.
+func TestCacheSentinelFailover(t *testing.T) {
+	redistest.Require(t)
+	redistest.RequireSentinel(t)
+	g := redistest.StartSentinelGroup(t, redistest.SentinelOptions{
+		Replicas: 1, Sentinels: 3,
+		DownAfter: 1500 * time.Millisecond, FailoverTimeout: 5 * time.Second,
+	})
+	old := g.Master()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{
+		Sentinel: &SentinelOptions{MasterName: g.MasterName(), Addrs: g.SentinelAddrs()},
+		Cache:    &CacheOptions{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Do(ctx, "SET", "k", "old").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if v, err := c.DoCache(ctx, 0, "GET", "k").Text(); err != nil || v != "old" {
+			t.Fatalf("GET k = %q, %v", v, err)
+		}
+	}
+	old.Kill()
+	waitFor(t, 45*time.Second, "the view names a new master", func() error {
+		if sh := c.Topology().Shards(); len(sh) != 1 || sh[0].Master.Addr == old.Addr {
+			return notYet("view %v", sh)
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, "a write on the new master", func() error {
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return c.Do(wctx, "SET", "k", "new").Err()
+	})
+	stale := 0
+	for range 1000 {
+		if v, err := c.DoCache(ctx, 0, "GET", "k").Text(); err != nil {
+			t.Fatal(err)
+		} else if v != "new" {
+			stale++
+		}
+	}
+	t.Logf("stale reads after the client learnt of the new master and wrote to it: %d of 1000", stale)
+	if stale != 0 {
+		t.Errorf("%d stale reads", stale)
+	}
+}
