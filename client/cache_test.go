@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,5 +360,50 @@ func TestCacheSentinelFailover(t *testing.T) {
 	t.Logf("stale reads after the client learnt of the new master and wrote to it: %d of 1000", stale)
 	if stale != 0 {
 		t.Errorf("%d stale reads", stale)
+	}
+}
+
+// TestCacheBroadcast: with Broadcast and a prefix, the tracking connection
+// runs in BCAST mode and a change of a key under the prefix invalidates it.
+func TestCacheBroadcast(t *testing.T) {
+	redistest.Require(t)
+	s := redistest.StartServer(t, redistest.ServerOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := New(ctx, Options{Addrs: []string{s.Addr}, Cache: &CacheOptions{Broadcast: true, Prefixes: []string{"b:"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustDoServer(t, s, "SET", "b:x", "1")
+	if v, err := c.DoCache(ctx, 0, "GET", "b:x").Text(); err != nil || v != "1" {
+		t.Fatalf("GET b:x = %q, %v", v, err)
+	}
+	mustDoServer(t, s, "SET", "b:x", "2")
+	waitFor(t, 5*time.Second, "the broadcast invalidation", func() error {
+		if c.CacheStats().Invalidations == 0 {
+			return notYet("no invalidation yet")
+		}
+		return nil
+	})
+	if v, err := c.DoCache(ctx, 0, "GET", "b:x").Text(); err != nil || v != "2" {
+		t.Fatalf("after the invalidation: %q, %v; want 2", v, err)
+	}
+	// The server confirms BCAST tracking on the tracking connection (CLIENT
+	// LIST flags: t = tracking, B = broadcast).
+	list, err := s.Do(ctx, "CLIENT", "LIST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcast := false
+	for _, line := range strings.Split(fmt.Sprint(list), "\n") {
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "flags="); ok && strings.Contains(v, "t") && strings.Contains(v, "B") {
+				bcast = true
+			}
+		}
+	}
+	if !bcast {
+		t.Errorf("CLIENT LIST shows no broadcast-tracking connection:\n%v", list)
 	}
 }
