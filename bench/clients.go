@@ -52,8 +52,12 @@ var allClients = []clientSpec{
 	{name: "go-redis-auto-100us", pipeline: false, dial: dialGoRedisAuto(100 * time.Microsecond)},
 }
 
-func mismatch(key, got, want string) error {
-	return fmt.Errorf("GET %s = %q, want %q", key, got, want)
+// checked is a read's error, or a mismatch when it returned another value.
+func checked(key, got, want string, err error) error {
+	if err == nil && got != want {
+		err = fmt.Errorf("GET %s = %q, want %q", key, got, want)
+	}
+	return err
 }
 
 // --- slotrouter ---
@@ -70,10 +74,7 @@ func dialSlotrouter(ctx context.Context, addrs []string) (driver, error) {
 
 func (d srDriver) Get(ctx context.Context, key, want string) error {
 	v, err := d.c.Do(ctx, "GET", key).Text()
-	if err == nil && v != want {
-		err = mismatch(key, v, want)
-	}
-	return err
+	return checked(key, v, want, err)
 }
 
 func (d srDriver) Set(ctx context.Context, key, val string) error {
@@ -91,10 +92,7 @@ func (d srDriver) Pipeline(ctx context.Context, keys, want []string) error {
 	}
 	for i, r := range rs {
 		v, err := r.Text()
-		if err == nil && v != want[i] {
-			err = mismatch(keys[i], v, want[i])
-		}
-		if err != nil {
+		if err := checked(keys[i], v, want[i], err); err != nil {
 			return err
 		}
 	}
@@ -112,8 +110,8 @@ func (d srDriver) MGet(ctx context.Context, keys, want []string) error {
 		return err
 	}
 	for i, v := range vs {
-		if v != want[i] {
-			return mismatch(keys[i], v, want[i])
+		if err := checked(keys[i], v, want[i], nil); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -139,10 +137,7 @@ func dialRueidis(flushDelay time.Duration) func(ctx context.Context, addrs []str
 
 func (d rueidisDriver) Get(ctx context.Context, key, want string) error {
 	v, err := d.c.Do(ctx, d.c.B().Get().Key(key).Build()).ToString()
-	if err == nil && v != want {
-		err = mismatch(key, v, want)
-	}
-	return err
+	return checked(key, v, want, err)
 }
 
 func (d rueidisDriver) Set(ctx context.Context, key, val string) error {
@@ -156,10 +151,7 @@ func (d rueidisDriver) Pipeline(ctx context.Context, keys, want []string) error 
 	}
 	for i, r := range d.c.DoMulti(ctx, cmds...) {
 		v, err := r.ToString()
-		if err == nil && v != want[i] {
-			err = mismatch(keys[i], v, want[i])
-		}
-		if err != nil {
+		if err := checked(keys[i], v, want[i], err); err != nil {
 			return err
 		}
 	}
@@ -224,10 +216,7 @@ func dialGoRedisAuto(flushDelay time.Duration) func(ctx context.Context, addrs [
 
 func (d *goRedisDriver) Get(ctx context.Context, key, want string) error {
 	v, err := d.cmd.Get(ctx, key).Result()
-	if err == nil && v != want {
-		err = mismatch(key, v, want)
-	}
-	return err
+	return checked(key, v, want, err)
 }
 
 func (d *goRedisDriver) Set(ctx context.Context, key, val string) error {
@@ -245,10 +234,7 @@ func (d *goRedisDriver) Pipeline(ctx context.Context, keys, want []string) error
 	}
 	for i, c := range cmds {
 		v, err := c.Result()
-		if err == nil && v != want[i] {
-			err = mismatch(keys[i], v, want[i])
-		}
-		if err != nil {
+		if err := checked(keys[i], v, want[i], err); err != nil {
 			return err
 		}
 	}
