@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,17 +12,18 @@ import (
 )
 
 // driver is one client library under test, reduced to what the workloads
-// need. Every method is safe for concurrent use. A nil reply (missing key)
-// is not an error.
+// need. Every method is safe for concurrent use. Reads compare each reply
+// with the value the key holds (want): a missing key or another key's
+// value is an error.
 type driver interface {
-	Get(ctx context.Context, key string) error
+	Get(ctx context.Context, key, want string) error
 	Set(ctx context.Context, key, val string) error
 	// Pipeline sends one GET per key in a single batch (keys span slots).
-	Pipeline(ctx context.Context, keys []string) error
+	Pipeline(ctx context.Context, keys, want []string) error
 	// MGet reads keys spanning slots the library's best way: slotrouter's
 	// MGET (split by slot, one pipelined round per node), go-redis'
 	// pipelined GETs, rueidis' DoMulti.
-	MGet(ctx context.Context, keys []string) error
+	MGet(ctx context.Context, keys, want []string) error
 	Close()
 }
 
@@ -36,11 +36,28 @@ type clientSpec struct {
 	dial     func(ctx context.Context, addrs []string) (driver, error)
 }
 
+// maxGoroutines is the largest concurrency of the run (set by the flags): go-redis-pool
+// sizes its pool to it (connections are opened on demand, so smaller
+// rows use fewer).
+var maxGoroutines = 1
+
 var allClients = []clientSpec{
 	{name: "slotrouter", pipeline: true, dial: dialSlotrouter},
-	{name: "rueidis", pipeline: true, dial: dialRueidis},
-	{name: "go-redis", pipeline: true, dial: dialGoRedis},
-	{name: "go-redis-auto", pipeline: false, dial: dialGoRedisAuto},
+	{name: "rueidis", pipeline: true, dial: dialRueidis(0)},
+	{name: "rueidis-20us", pipeline: true, dial: dialRueidis(20 * time.Microsecond)},
+	{name: "rueidis-100us", pipeline: true, dial: dialRueidis(100 * time.Microsecond)},
+	{name: "go-redis", pipeline: true, dial: dialGoRedis(0)},
+	{name: "go-redis-pool", pipeline: true, dial: dialGoRedis(-1)},
+	{name: "go-redis-auto", pipeline: false, dial: dialGoRedisAuto(0)},
+	{name: "go-redis-auto-100us", pipeline: false, dial: dialGoRedisAuto(100 * time.Microsecond)},
+}
+
+// checked is a read's error, or a mismatch when it returned another value.
+func checked(key, got, want string, err error) error {
+	if err == nil && got != want {
+		err = fmt.Errorf("GET %s = %q, want %q", key, got, want)
+	}
+	return err
 }
 
 // --- slotrouter ---
@@ -55,36 +72,49 @@ func dialSlotrouter(ctx context.Context, addrs []string) (driver, error) {
 	return srDriver{c}, nil
 }
 
-func (d srDriver) Get(ctx context.Context, key string) error {
-	if err := d.c.Do(ctx, "GET", key).Err(); err != nil && !errors.Is(err, client.ErrNil) {
-		return err
-	}
-	return nil
+func (d srDriver) Get(ctx context.Context, key, want string) error {
+	v, err := d.c.Do(ctx, "GET", key).Text()
+	return checked(key, v, want, err)
 }
 
 func (d srDriver) Set(ctx context.Context, key, val string) error {
 	return d.c.Do(ctx, "SET", key, val).Err()
 }
 
-func (d srDriver) Pipeline(ctx context.Context, keys []string) error {
+func (d srDriver) Pipeline(ctx context.Context, keys, want []string) error {
 	p := d.c.Pipeline()
 	for _, k := range keys {
 		p.Do("GET", k)
 	}
-	_, err := p.Exec(ctx)
-	if errors.Is(err, client.ErrNil) {
-		err = nil
+	rs, err := p.Exec(ctx)
+	if err != nil {
+		return err
 	}
-	return err
+	for i, r := range rs {
+		v, err := r.Text()
+		if err := checked(keys[i], v, want[i], err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (d srDriver) MGet(ctx context.Context, keys []string) error {
+func (d srDriver) MGet(ctx context.Context, keys, want []string) error {
 	args := make([]any, 1, len(keys)+1)
 	args[0] = "MGET"
 	for _, k := range keys {
 		args = append(args, k)
 	}
-	return d.c.Do(ctx, args...).Err()
+	vs, err := d.c.Do(ctx, args...).Strings()
+	if err != nil {
+		return err
+	}
+	for i, v := range vs {
+		if err := checked(keys[i], v, want[i], nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (d srDriver) Close() { _ = d.c.Close() }
@@ -93,34 +123,35 @@ func (d srDriver) Close() { _ = d.c.Close() }
 
 type rueidisDriver struct{ c rueidis.Client }
 
-func dialRueidis(ctx context.Context, addrs []string) (driver, error) {
-	// Defaults, except client-side caching, which no workload here uses.
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
-	if err != nil {
-		return nil, err
+// dialRueidis: defaults (MaxFlushDelay as given), except client-side
+// caching, which no workload here uses.
+func dialRueidis(flushDelay time.Duration) func(ctx context.Context, addrs []string) (driver, error) {
+	return func(ctx context.Context, addrs []string) (driver, error) {
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true, MaxFlushDelay: flushDelay})
+		if err != nil {
+			return nil, err
+		}
+		return rueidisDriver{c}, nil
 	}
-	return rueidisDriver{c}, nil
 }
 
-func (d rueidisDriver) Get(ctx context.Context, key string) error {
-	err := d.c.Do(ctx, d.c.B().Get().Key(key).Build()).Error()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return err
-	}
-	return nil
+func (d rueidisDriver) Get(ctx context.Context, key, want string) error {
+	v, err := d.c.Do(ctx, d.c.B().Get().Key(key).Build()).ToString()
+	return checked(key, v, want, err)
 }
 
 func (d rueidisDriver) Set(ctx context.Context, key, val string) error {
 	return d.c.Do(ctx, d.c.B().Set().Key(key).Value(val).Build()).Error()
 }
 
-func (d rueidisDriver) Pipeline(ctx context.Context, keys []string) error {
+func (d rueidisDriver) Pipeline(ctx context.Context, keys, want []string) error {
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
 		cmds[i] = d.c.B().Get().Key(k).Build()
 	}
-	for _, r := range d.c.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil && !rueidis.IsRedisNil(err) {
+	for i, r := range d.c.DoMulti(ctx, cmds...) {
+		v, err := r.ToString()
+		if err := checked(keys[i], v, want[i], err); err != nil {
 			return err
 		}
 	}
@@ -128,11 +159,13 @@ func (d rueidisDriver) Pipeline(ctx context.Context, keys []string) error {
 }
 
 // MGet: rueidis' cross-slot answer is DoMulti of GETs.
-func (d rueidisDriver) MGet(ctx context.Context, keys []string) error { return d.Pipeline(ctx, keys) }
+func (d rueidisDriver) MGet(ctx context.Context, keys, want []string) error {
+	return d.Pipeline(ctx, keys, want)
+}
 
 func (d rueidisDriver) Close() { d.c.Close() }
 
-// --- go-redis (pooled ClusterClient, default options) ---
+// --- go-redis ---
 
 type goRedisDriver struct {
 	cc  *redis.ClusterClient
@@ -140,58 +173,79 @@ type goRedisDriver struct {
 	ap  *redis.AutoPipeliner
 }
 
-func dialGoRedis(ctx context.Context, addrs []string) (driver, error) {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	if err := cc.Ping(ctx).Err(); err != nil {
-		_ = cc.Close()
-		return nil, err
+// dialGoRedis is the pooled ClusterClient: default options (poolSize 0),
+// or a pool per node sized to the largest concurrency (-1).
+func dialGoRedis(poolSize int) func(ctx context.Context, addrs []string) (driver, error) {
+	return func(ctx context.Context, addrs []string) (driver, error) {
+		if poolSize < 0 {
+			poolSize = maxGoroutines
+		}
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: poolSize})
+		if err := cc.Ping(ctx).Err(); err != nil {
+			_ = cc.Close()
+			return nil, err
+		}
+		return &goRedisDriver{cc: cc, cmd: cc}, nil
 	}
-	return &goRedisDriver{cc: cc, cmd: cc}, nil
 }
 
-// dialGoRedisAuto is go-redis v9's experimental blocking auto-pipeliner for
-// clusters (ClusterClient.AutoPipeline, default options): concurrent calls
-// are batched per slot-range shard.
-func dialGoRedisAuto(ctx context.Context, addrs []string) (driver, error) {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	if err := cc.Ping(ctx).Err(); err != nil {
-		_ = cc.Close()
-		return nil, err
+// dialGoRedisAuto is go-redis v9's blocking auto-pipeliner for clusters
+// (ClusterClient.AutoPipeline): concurrent calls are batched per shard.
+// flushDelay 0 is its default preset; otherwise the preset with
+// MaxFlushDelay set, the setting its documentation recommends (100µs).
+func dialGoRedisAuto(flushDelay time.Duration) func(ctx context.Context, addrs []string) (driver, error) {
+	return func(ctx context.Context, addrs []string) (driver, error) {
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		if err := cc.Ping(ctx).Err(); err != nil {
+			_ = cc.Close()
+			return nil, err
+		}
+		var opts *redis.AutoPipelineOptions
+		if flushDelay > 0 {
+			opts = redis.DefaultBlockingAutoPipelineOptions()
+			opts.MaxFlushDelay = flushDelay
+		}
+		ap, err := cc.AutoPipelineWithOptions(opts)
+		if err != nil {
+			_ = cc.Close()
+			return nil, fmt.Errorf("go-redis AutoPipeline: %w", err)
+		}
+		return &goRedisDriver{cc: cc, cmd: ap, ap: ap}, nil
 	}
-	ap, err := cc.AutoPipeline()
-	if err != nil {
-		_ = cc.Close()
-		return nil, fmt.Errorf("go-redis AutoPipeline: %w", err)
-	}
-	return &goRedisDriver{cc: cc, cmd: ap, ap: ap}, nil
 }
 
-func (d *goRedisDriver) Get(ctx context.Context, key string) error {
-	if err := d.cmd.Get(ctx, key).Err(); err != nil && err != redis.Nil {
-		return err
-	}
-	return nil
+func (d *goRedisDriver) Get(ctx context.Context, key, want string) error {
+	v, err := d.cmd.Get(ctx, key).Result()
+	return checked(key, v, want, err)
 }
 
 func (d *goRedisDriver) Set(ctx context.Context, key, val string) error {
 	return d.cmd.Set(ctx, key, val, 0).Err()
 }
 
-func (d *goRedisDriver) Pipeline(ctx context.Context, keys []string) error {
+func (d *goRedisDriver) Pipeline(ctx context.Context, keys, want []string) error {
 	p := d.cc.Pipeline()
-	for _, k := range keys {
-		p.Get(ctx, k)
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = p.Get(ctx, k)
 	}
-	_, err := p.Exec(ctx)
-	if err == redis.Nil {
-		err = nil
+	if _, err := p.Exec(ctx); err != nil {
+		return err
 	}
-	return err
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err := checked(keys[i], v, want[i], err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MGet: go-redis' ClusterClient refuses a cross-slot MGET; its answer is a
 // pipeline of GETs.
-func (d *goRedisDriver) MGet(ctx context.Context, keys []string) error { return d.Pipeline(ctx, keys) }
+func (d *goRedisDriver) MGet(ctx context.Context, keys, want []string) error {
+	return d.Pipeline(ctx, keys, want)
+}
 
 func (d *goRedisDriver) Close() {
 	if d.ap != nil {

@@ -92,8 +92,8 @@ func (t *target) connected() int64 { return t.info("clients", "connected_clients
 func (t *target) fill(d driver, k *keyspace) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, key := range k.keys {
-		if err := d.Set(ctx, key, k.value); err != nil {
+	for i, key := range k.keys {
+		if err := d.Set(ctx, key, k.values[i]); err != nil {
 			return err
 		}
 	}

@@ -39,6 +39,8 @@ type config struct {
 	nodeTimeout time.Duration
 	pubsub      bool
 	large       bool
+	cache       bool
+	pin         bool
 }
 
 func parseFlags() (*config, error) {
@@ -58,10 +60,12 @@ func parseFlags() (*config, error) {
 		mget     = flag.Bool("mget", false, "only MGET of 100 keys over all slots: slotrouter MGET vs go-redis pipelined GETs vs rueidis DoMulti, 1 and 16 goroutines, no failover or ceiling")
 		nt       = flag.Duration("node-timeout", time.Second, "cluster-node-timeout of launched clusters")
 		pubsub   = flag.Bool("pubsub", false, "run only the sharded pub/sub failover round, one fresh cluster per client")
+		pinned   = flag.Bool("pin", false, "layout B: the launched nodes pinned to CPU 0 (taskset), this process to CPU 1 with GOMAXPROCS 1; no failover round")
+		cache    = flag.Bool("cache", false, "run only the client-side caching table (DoCache GET of 256 hot keys, slotrouter vs rueidis) into cache.md")
 		large    = flag.Bool("large", false, "run only the large-reply table (LRANGE 10k/100k, GET 1/16/100 MiB, with and without a deadline) into large.md")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large}
+	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, cache: *cache, pin: *pinned}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
@@ -69,6 +73,9 @@ func parseFlags() (*config, error) {
 		*wls, *clients, *gs = "MGET100", "slotrouter,rueidis,go-redis", "1,16"
 		c.failover, c.ceiling = false, false
 		c.out = filepath.Join(c.out, "mget") // keep results/latest.md the full run's
+	}
+	if c.pin {
+		c.failover = false // it launches its own, unpinned clusters
 	}
 	if *addrs != "" {
 		c.addrs = strings.Split(*addrs, ",")
@@ -80,6 +87,7 @@ func parseFlags() (*config, error) {
 			return nil, fmt.Errorf("bad -goroutines entry %q", f)
 		}
 		c.goroutines = append(c.goroutines, g)
+		maxGoroutines = max(maxGoroutines, g)
 	}
 	want := func(list, name string) bool {
 		if list == "" {
@@ -147,11 +155,23 @@ func run(cfg *config) error {
 		return err
 	}
 	defer t.close()
+	if cfg.pin {
+		if err := pin(t, 0, 1); err != nil {
+			return fmt.Errorf("-pin: %w", err)
+		}
+		logf("nodes pinned to CPU 0, this process to CPU 1, GOMAXPROCS 1")
+	}
 	if cfg.large {
 		return runLarge(cfg, t)
 	}
+	if cfg.cache {
+		return runCache(cfg, t)
+	}
 	res := &results{cells: map[string]map[string]cell{}, setup: map[string]string{}}
 	res.header = machineHeader(cfg, t)
+	if cfg.pin {
+		res.header = append(res.header, "layout B: every node pinned to CPU 0 (taskset -a), the client process to CPU 1, GOMAXPROCS 1")
+	}
 	loadStart := loadavg()
 
 	k := newKeyspace(1024)

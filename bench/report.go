@@ -217,6 +217,11 @@ var palette = map[string]string{
 	"rueidis":       "#1f77b4",
 	"go-redis":      "#2ca02c",
 	"go-redis-auto": "#9467bd",
+
+	"rueidis-20us":        "#17becf",
+	"rueidis-100us":       "#aec7e8",
+	"go-redis-pool":       "#98df8a",
+	"go-redis-auto-100us": "#c5b0d5",
 }
 
 // svg draws throughput against goroutines, one panel per workload, one line

@@ -26,52 +26,58 @@ const pipelineLen = 100
 
 var workloads = []workload{
 	{name: "GET", opsPerCall: 1, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
-		return d.Get(ctx, k.key(g, i))
+		j := k.idx(g, i)
+		return d.Get(ctx, k.keys[j], k.values[j])
 	}},
 	{name: "SET", opsPerCall: 1, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
-		return d.Set(ctx, k.key(g, i), k.value)
+		j := k.idx(g, i)
+		return d.Set(ctx, k.keys[j], k.values[j])
 	}},
 	{name: "MIX80/20", opsPerCall: 1, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
+		j := k.idx(g, i)
 		if i%5 == 4 {
-			return d.Set(ctx, k.key(g, i), k.value)
+			return d.Set(ctx, k.keys[j], k.values[j])
 		}
-		return d.Get(ctx, k.key(g, i))
+		return d.Get(ctx, k.keys[j], k.values[j])
 	}},
 	{name: "PIPE100", opsPerCall: pipelineLen, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
-		return d.Pipeline(ctx, k.batch(g, i))
+		b := (g + i) % len(k.batches)
+		return d.Pipeline(ctx, k.batches[b], k.batchVals[b])
 	}},
 	{name: "MGET100", opsPerCall: pipelineLen, call: func(ctx context.Context, d driver, k *keyspace, g, i int) error {
-		return d.MGet(ctx, k.batch(g, i))
+		b := (g + i) % len(k.batches)
+		return d.MGet(ctx, k.batches[b], k.batchVals[b])
 	}},
 }
 
-// keyspace is the fixed set of keys every client works on; values are 16
-// bytes, as in the issue.
+// keyspace is the fixed set of keys every client works on. Every key has
+// its own 16-byte value, written by SET and compared on every read, so a
+// reply handed to the wrong caller is an error.
 type keyspace struct {
-	keys    []string
-	value   string
-	batches [][]string // precomputed cross-slot batches of pipelineLen keys
+	keys, values []string
+	batches      [][]string // precomputed cross-slot batches of pipelineLen keys
+	batchVals    [][]string // their values
 }
 
 func newKeyspace(n int) *keyspace {
-	k := &keyspace{value: "0123456789abcdef"}
+	k := &keyspace{}
 	for i := range n {
 		k.keys = append(k.keys, "bench:"+strconv.Itoa(i))
+		k.values = append(k.values, fmt.Sprintf("value-%010d", i))
 	}
 	for b := range 64 {
-		batch := make([]string, pipelineLen)
+		batch, vals := make([]string, pipelineLen), make([]string, pipelineLen)
 		for j := range batch {
-			batch[j] = k.keys[(b*7919+j*104729)%n]
+			x := (b*7919 + j*104729) % n
+			batch[j], vals[j] = k.keys[x], k.values[x]
 		}
-		k.batches = append(k.batches, batch)
+		k.batches, k.batchVals = append(k.batches, batch), append(k.batchVals, vals)
 	}
 	return k
 }
 
-// key spreads goroutines over the keyspace without shared state.
-func (k *keyspace) key(g, i int) string { return k.keys[(g*7919+i*31)%len(k.keys)] }
-
-func (k *keyspace) batch(g, i int) []string { return k.batches[(g+i)%len(k.batches)] }
+// idx spreads goroutines over the keyspace without shared state.
+func (k *keyspace) idx(g, i int) int { return (g*7919 + i*31) % len(k.keys) }
 
 // sample is one measured run of one client on one cell.
 type sample struct {

@@ -31,7 +31,8 @@ type attempt struct {
 	last   error  // the last failure, for RetryError
 	wait   bool   // back off before the next try
 
-	blocking bool // runs on a dedicated connection
+	blocking bool       // runs on a dedicated connection
+	cache    *cacheFill // a DoCache miss: sent on the node's tracking connection
 }
 
 // classify looks the command up (learning it if needed) and fills in what

@@ -43,6 +43,8 @@ type Client struct {
 	life    context.Context
 	endLife context.CancelFunc
 	wg      sync.WaitGroup
+
+	cache *cache // Options.Cache; nil: DoCache refuses
 }
 
 // New connects to the deployment behind opts.Addrs (or opts.Source) and
@@ -102,6 +104,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.router = r
+	if opts.Cache != nil {
+		c.cache = newCache(c, opts.Cache)
+	}
 	if err := c.firstView(ctx); err != nil {
 		c.Close()
 		if opts.DB != 0 {
@@ -171,6 +176,9 @@ func (c *Client) Close() error {
 	c.router.Close()
 	c.deploy.close()
 	c.wg.Wait()
+	if c.cache != nil {
+		c.cache.close()
+	}
 	c.nodesMu.Lock()
 	for _, n := range *c.nodes.Load() {
 		n.close()
@@ -262,6 +270,9 @@ func (c *Client) dropNode(addr string) {
 		n.retireAll(errLeftView)
 	}
 	c.nodesMu.Unlock()
+	if c.cache != nil {
+		c.cache.dropNode(addr)
+	}
 }
 
 // onChange retires connections to nodes that left the deployment, so

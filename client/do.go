@@ -112,6 +112,9 @@ func (c *Client) run(ctx context.Context, cmd *command, t *attempt, served *stri
 // connection, retry-safe ones to a suspect node watched for a new owner,
 // the rest on the node's shared pipe.
 func (c *Client) send(ctx context.Context, t *attempt, cmd *command, addr string) (Result, error) {
+	if t.cache != nil {
+		return t.cache.send(ctx, t, cmd, addr)
+	}
 	n := c.node(addr)
 	if t.blocking {
 		return n.doDedicated(ctx, cmd)

@@ -89,6 +89,9 @@ var (
 	// ErrScanUnstable ends a Scan whose keys kept moving between nodes
 	// through every one of its bounded rounds of walks.
 	ErrScanUnstable = errors.New("slotrouter: scan: keys kept moving between nodes")
+	// ErrNotCacheable is returned by DoCache for a command it cannot cache
+	// (not read-only, not exactly one key) or when Options.Cache is unset.
+	ErrNotCacheable = errors.New("slotrouter: not cacheable")
 
 	// ErrNoTopology means no discovery round has succeeded yet.
 	ErrNoTopology = router.ErrNoTopology

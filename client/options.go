@@ -118,6 +118,11 @@ type Options struct {
 	// buffer, health pings, protocol. See PubSubOptions.
 	PubSub PubSubOptions
 
+	// Cache, when set, enables DoCache: client-side caching kept correct
+	// by server-assisted invalidation (RESP3 CLIENT TRACKING on a separate
+	// connection per node). Nil: no caching, and no cost.
+	Cache *CacheOptions
+
 	// OnTopologyChange is called with every change between views.
 	OnTopologyChange func([]topology.Change)
 	// Logger receives topology changes and failures. Default: discard.

@@ -41,8 +41,9 @@ type pipe struct {
 	tls          bool // a timed-out tls.Conn write is fatal, so never use ctx deadlines for writes
 	writeTimeout time.Duration
 	health       time.Duration
-	onFail       func(error) // tells the node why the pipe died
-	budget       *budget     // the node's bound on queued requests; nil: none
+	onFail       func(error)         // tells the node why the pipe died
+	budget       *budget             // the node's bound on queued requests; nil: none
+	onPush       func(*pipe, Result) // RESP3 pushes (cache invalidations); nil: ignored
 
 	mu        sync.Mutex
 	wbuf      []byte     // small requests, coalesced
@@ -181,12 +182,15 @@ func newPipe(addr string, conn net.Conn, rd *respReader, cfg *connConfig, onFail
 		wbuf:         make([]byte, 0, 4096),
 		spare:        make([]byte, 0, 4096),
 		onFail:       onFail,
+		onPush:       cfg.OnPush,
 	}
 	p.timer = time.AfterFunc(p.tick(), p.healthCheck)
 	p.idleAt.Store(time.Now().UnixNano())
-	if p.tls {
+	if p.tls || p.onPush != nil {
 		// A tls.Conn read that times out mid-record is not worth the risk:
-		// TLS pipes keep one reader for their whole life.
+		// TLS pipes keep one reader for their whole life. So do tracking
+		// pipes: an invalidation must be applied when it arrives, not when
+		// the next caller happens to read.
 		p.reading.Store(true)
 		go p.readLoop(true)
 	}

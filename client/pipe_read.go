@@ -37,7 +37,12 @@ func (p *pipe) next() (*call, error) {
 		return nil, err
 	}
 	if res.kind == KindPush {
-		return nil, nil // out of band (RESP3 only); never an answer to a call
+		// Out of band (RESP3 only), never an answer to a call. Applied
+		// here, before any later reply is handed out.
+		if p.onPush != nil {
+			p.onPush(p, res)
+		}
+		return nil, nil
 	}
 	if p.head == len(p.pend) {
 		clear(p.pend)

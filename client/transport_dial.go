@@ -51,6 +51,11 @@ type connConfig struct {
 	// (see dns.go); every returned address is tried in turn. IP literals
 	// never reach it.
 	Resolve func(ctx context.Context, host string) ([]string, error)
+	// Tracking, when set, is a CLIENT TRACKING command run at setup (after
+	// HELLO 3), and OnPush gets every push the connection's reader meets,
+	// on that reader, before the next reply: the cache's invalidations.
+	Tracking []any
+	OnPush   func(*pipe, Result)
 	// Standalone, once true, stops READONLY from being sent: the nodes
 	// turned out to be plain servers (Sentinel, role probes), which refuse
 	// it and serve reads on replicas without it. A pointer so the flag can
@@ -170,6 +175,9 @@ func setupConn(ctx context.Context, conn net.Conn, rd *respReader, cfg *connConf
 	}
 	if cfg.Protocol == 3 {
 		cmds = append(cmds, []any{"HELLO", 3})
+	}
+	if cfg.Tracking != nil {
+		cmds = append(cmds, cfg.Tracking)
 	}
 	if cfg.DB != 0 {
 		cmds = append(cmds, []any{"SELECT", cfg.DB})
