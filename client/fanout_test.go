@@ -331,3 +331,47 @@ func TestFanoutStoppedMasterLeg(t *testing.T) {
 		t.Logf("%v: returned after %v: %v", args[0], took.Round(time.Millisecond), fe)
 	}
 }
+
+// One caller collects a pipeline round's shares node after node. A hung
+// node first in the round holds it up to the deadline; the shares of the
+// healthy nodes after it, whose replies arrived meanwhile, must still be
+// delivered, not failed with the deadline.
+func TestPipelineSharesAfterAHungNodeAreCollected(t *testing.T) {
+	cl := startCluster(t, redistest.ClusterOptions{Masters: 3, NodeTimeout: 15 * time.Second})
+	c := newTestClient(t, cl, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	victim := cl.Masters()[0]
+	var keys []string
+	for _, m := range cl.Masters() { // the victim's key first: its share leads the round
+		k := keyIn(slotOwnedBy(t, cl, m, 0), "collect")
+		keys = append(keys, k)
+		if err := c.Do(ctx, "SET", k, m.Addr).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim.Stop()
+	defer victim.Cont()
+	for round := range 5 {
+		p := c.Pipeline()
+		for _, k := range keys {
+			p.Do("GET", k)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		start := time.Now()
+		res, _ := p.Exec(pctx)
+		took := time.Since(start)
+		pcancel()
+		if !errors.Is(res[0].Err(), context.DeadlineExceeded) {
+			t.Fatalf("round %d: the hung node's GET: %v, want the deadline", round, res[0].Err())
+		}
+		for i, m := range cl.Masters()[1:] {
+			if v, err := res[i+1].Text(); err != nil || v != m.Addr {
+				t.Fatalf("round %d: healthy node %s's GET = %q, %v; want its reply (it arrived before the deadline)", round, m.Addr, v, err)
+			}
+		}
+		if took > 300*time.Millisecond+250*time.Millisecond {
+			t.Fatalf("round %d: Exec returned %v after a 300ms deadline", round, took)
+		}
+	}
+}

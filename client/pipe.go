@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -269,8 +270,25 @@ func (p *pipe) startMulti(ctx context.Context, cmds []*command, asking []bool) (
 // finishMulti waits for c from startMulti and fills out (len(out) >=
 // len(cmds)) in order; a transport failure fills every out with it. c is
 // consumed either way.
+//
+// One caller collects a round's shares node after node, so a node that
+// holds it up to its deadline would fail the shares of the nodes after it
+// although their replies are already here. Those are still collected: a
+// ctx that has ended gets collectGrace to read what has arrived.
 func (p *pipe) finishMulti(ctx context.Context, c *call, cmds []*command, out []Result) error {
-	err := p.wait(ctx, c)
+	wctx := ctx
+	if ended(ctx) {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), collectGrace)
+		defer cancel()
+	}
+	err := p.wait(wctx, c)
+	if err != nil && wctx != ctx && errors.Is(err, context.DeadlineExceeded) {
+		err = context.DeadlineExceeded // the caller's own end, not the grace's
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
+	}
 	if err == nil {
 		copy(out, c.results)
 		putCall(c)
@@ -280,6 +298,20 @@ func (p *pipe) finishMulti(ctx context.Context, c *call, cmds []*command, out []
 		out[i] = errResult(err)
 	}
 	return err
+}
+
+// collectGrace bounds how long after its deadline a caller still reads
+// replies that have arrived (see finishMulti).
+const collectGrace = time.Millisecond
+
+// ended reports that ctx is done or its deadline has passed (its timer may
+// not have fired yet).
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 func (p *pipe) wait(ctx context.Context, c *call) error {
