@@ -110,30 +110,47 @@ func (l *bkLoad) writer(c *Client, shard int, tag string, o bkLoadOptions) {
 	}
 }
 
-// firstAck is the first successful op of shard that ended after t.
-func (l *bkLoad) firstAck(shard int, t time.Time) (bkOp, bool) {
+// firstAck is the first successful op of shard that ended after t (see
+// bkFirstAck).
+func (l *bkLoad) firstAck(shard int, t time.Time, sentAfter bool) (bkOp, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return bkFirstAck(l.ops, shard, t)
+	return bkFirstAck(l.ops, shard, t, sentAfter)
 }
 
-func bkFirstAck(ops []bkOp, shard int, t time.Time) (bkOp, bool) {
+// bkFirstAck is the first acknowledged write on shard that ended after t
+// (and, with sentAfter, was also sent after t).
+func bkFirstAck(ops []bkOp, shard int, t time.Time, sentAfter bool) (bkOp, bool) {
 	var best bkOp
 	found := false
 	for _, op := range ops {
-		if op.shard == shard && op.err == nil && op.end.After(t) && (!found || op.end.Before(best.end)) {
+		if op.shard == shard && op.err == nil && op.end.After(t) && (!sentAfter || op.start.After(t)) &&
+			(!found || op.end.Before(best.end)) {
 			best, found = op, true
 		}
 	}
 	return best, found
 }
 
-// waitAck waits (bounded) until shard has a successful op ending after t.
+// waitAck waits for a write on shard acknowledged after the given time.
 func (l *bkLoad) waitAck(t *testing.T, shard int, after time.Time, within time.Duration) bkOp {
+	t.Helper()
+	return l.waitFirstAck(t, shard, after, within, false)
+}
+
+// waitResumed waits for a write on shard both sent and acknowledged after
+// the given time: a reply the node had sent just before it was stopped,
+// read after, proves nothing about the shard serving again.
+func (l *bkLoad) waitResumed(t *testing.T, shard int, after time.Time, within time.Duration) bkOp {
+	t.Helper()
+	return l.waitFirstAck(t, shard, after, within, true)
+}
+
+func (l *bkLoad) waitFirstAck(t *testing.T, shard int, after time.Time, within time.Duration, sentAfter bool) bkOp {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		if op, ok := l.firstAck(shard, after); ok {
+		if op, ok := l.firstAck(shard, after, sentAfter); ok {
 			return op
 		}
 		time.Sleep(5 * time.Millisecond)

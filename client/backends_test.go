@@ -206,7 +206,7 @@ func TestBackendsKillMaster(t *testing.T) {
 			// the victim in its last moments.
 			dead := time.Now()
 			promoted, at := be.WaitPromoted(bkCtx(t, 30*time.Second), victim)
-			resumed := l.waitAck(t, 0, dead, 10*time.Second)
+			resumed := l.waitResumed(t, 0, dead, 10*time.Second)
 			l.waitAck(t, 0, time.Now().Add(300*time.Millisecond), 5*time.Second)
 			ops := l.finish()
 
@@ -268,7 +268,7 @@ func TestBackendsHungMaster(t *testing.T) {
 				}
 			})
 			promoted, at := be.WaitPromoted(bkCtx(t, 30*time.Second), victim)
-			resumed := l.waitAck(t, 0, stopped, 10*time.Second)
+			resumed := l.waitResumed(t, 0, stopped, 10*time.Second)
 			l.waitAck(t, 0, time.Now().Add(300*time.Millisecond), 5*time.Second)
 			ops := l.finish()
 			stalls.finish()
