@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ type config struct {
 	large       bool
 	cache       bool
 	pin         bool
+	cpuprofile  string
 }
 
 func parseFlags() (*config, error) {
@@ -63,9 +65,10 @@ func parseFlags() (*config, error) {
 		pinned   = flag.Bool("pin", false, "layout B: the launched nodes pinned to CPU 0 (taskset), this process to CPU 1 with GOMAXPROCS 1; no failover round")
 		cache    = flag.Bool("cache", false, "run only the client-side caching table (DoCache GET of 256 hot keys, slotrouter vs rueidis) into cache.md")
 		large    = flag.Bool("large", false, "run only the large-reply table (LRANGE 10k/100k, GET 1/16/100 MiB, with and without a deadline) into large.md")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (run one client to see where its time goes)")
 	)
 	flag.Parse()
-	c := &config{dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, cache: *cache, pin: *pinned}
+	c := &config{cpuprofile: *cpuprof, dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, cache: *cache, pin: *pinned}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
@@ -129,7 +132,19 @@ func main() {
 	case cfg.proxy:
 		run = runProxyOnly
 	}
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -70,6 +70,7 @@ type pipe struct {
 	wave      atomic.Int32 // calls the reader took from the queue at its last refill
 	idleAt    atomic.Int64 // UnixNano when the reader role was last given up
 	broken    atomic.Bool  // fast-path check for node
+	queued    atomic.Int64 // calls appended to the write buffer (gather watches it grow)
 	sent      atomic.Int64 // calls handed to Write
 	done      atomic.Int64 // calls whose replies have been read
 	slowOut   atomic.Int32 // outstanding calls holding a command that may take long
