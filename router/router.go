@@ -83,6 +83,9 @@ type Router struct {
 	opts Options
 	tab  atomic.Pointer[table]
 	sf   singleflight.Group
+	// discoveries counts the discoveries started, so that Refresh can tell
+	// one begun before its call from one begun after.
+	discoveries atomic.Int64
 
 	kick   chan struct{}
 	stop   chan struct{}
@@ -135,16 +138,26 @@ func (r *Router) Close() {
 func (r *Router) Snapshot() *topology.Snapshot { return r.tab.Load().snap }
 
 // Refresh discovers now and installs the result; concurrent callers share
-// one discovery.
+// one discovery. The discovery a call returns from started after the call:
+// one already in flight may have read the deployment before whatever made
+// the caller ask (a redirect, a kick), so it is waited for and followed by
+// another (at most two rounds: the second one starts after the call).
 func (r *Router) Refresh(ctx context.Context) error {
-	ch := r.sf.DoChan("refresh", func() (any, error) {
-		return nil, r.discover(context.WithoutCancel(ctx))
-	})
-	select {
-	case res := <-ch:
-		return res.Err
-	case <-ctx.Done():
-		return ctx.Err()
+	after := r.discoveries.Load()
+	for {
+		ch := r.sf.DoChan("refresh", func() (any, error) {
+			n := r.discoveries.Add(1)
+			return n, r.discover(context.WithoutCancel(ctx))
+		})
+		select {
+		case res := <-ch:
+			if n, _ := res.Val.(int64); n <= after {
+				continue
+			}
+			return res.Err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
