@@ -193,7 +193,12 @@ func runLarge(cfg *config, t *target) error {
 	}
 	_ = sr.Close()
 	var names []string
-	cells := map[string]largeCell{} // row|mode|client
+	var drivers []largeDriver
+	defer func() {
+		for _, d := range drivers {
+			d.Close()
+		}
+	}()
 	for _, s := range cfg.clients {
 		switch s.name {
 		case "slotrouter", "rueidis", "go-redis":
@@ -208,24 +213,33 @@ func runLarge(cfg *config, t *target) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		names = append(names, s.name)
-		for _, r := range largeRows {
-			for _, dl := range []bool{false, true} {
-				var runs []largeCell
-				for range cfg.rounds {
-					runs = append(runs, measureLarge(d, r, dl, largeOps(r)))
+		drivers = append(drivers, d)
+	}
+	// Clients take turns round by round, each round starting with the next
+	// one, so a slow spell of this shared machine (or the servers still
+	// settling after the fill) is spread over all of them.
+	cells := map[string]largeCell{} // row|mode|client
+	for _, r := range largeRows {
+		for _, dl := range []bool{false, true} {
+			runs := make([][]largeCell, len(drivers))
+			for round := range cfg.rounds {
+				for k := range drivers {
+					i := (round + k) % len(drivers)
+					runs[i] = append(runs[i], measureLarge(drivers[i], r, dl, largeOps(r)))
 				}
-				slices.SortFunc(runs, func(a, b largeCell) int { return int(a.perOp - b.perOp) })
-				c := runs[len(runs)/2]
-				for _, x := range runs {
+			}
+			for i, n := range names {
+				slices.SortFunc(runs[i], func(a, b largeCell) int { return int(a.perOp - b.perOp) })
+				c := runs[i][len(runs[i])/2]
+				for _, x := range runs[i] {
 					if x.err != nil {
 						c = x
 					}
 				}
-				cells[r.name+"|"+mode(dl)+"|"+s.name] = c
-				logf("%-12s %-10s %-10s %8.1f MB/s %v/op %.2f B alloc per payload B %v", r.name, mode(dl), s.name, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.err)
+				cells[r.name+"|"+mode(dl)+"|"+n] = c
+				logf("%-12s %-10s %-10s %8.1f MB/s %v/op %.2f B alloc per payload B %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.err)
 			}
 		}
-		d.Close()
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s (median of %d rounds; time per reply in brackets) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full.\n\n", machineHeaderShort(), cfg.rounds)
