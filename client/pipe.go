@@ -326,13 +326,17 @@ func (p *pipe) wait(ctx context.Context, c *call) error {
 		}
 		// Otherwise the pipe failed: c was completed like every other call.
 	}
-	select {
-	case <-c.done:
-	case <-ctx.Done():
-		if c.state.CompareAndSwap(callWaiting, callAbandoned) {
-			return ctx.Err() // the reader (or closer) owns c now
+	if ctxDone := ctx.Done(); ctxDone == nil {
+		<-c.done // a context that never ends: a plain receive, no select
+	} else {
+		select {
+		case <-c.done:
+		case <-ctxDone:
+			if c.state.CompareAndSwap(callWaiting, callAbandoned) {
+				return ctx.Err() // the reader (or closer) owns c now
+			}
+			<-c.done // completed at the same moment: the token is on its way
 		}
-		<-c.done // completed at the same moment: the token is on its way
 	}
 	if c.err != nil {
 		err := c.err
