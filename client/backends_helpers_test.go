@@ -279,61 +279,6 @@ func bkLogErrors(t *testing.T, ops []bkOp, n int, ref time.Time) {
 	}
 }
 
-// bkStalls records moments when this process was not scheduled on time
-// (a 1 ms sleep waking much later: GC, the race detector, a busy machine),
-// so a call returning late can be told apart from the client being late.
-type bkStalls struct {
-	once sync.Once
-	stop chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	at   []bkStall
-}
-
-type bkStall struct{ from, to time.Time }
-
-func startBkStalls(t *testing.T) *bkStalls {
-	s := &bkStalls{stop: make(chan struct{}), done: make(chan struct{})}
-	t.Cleanup(s.finish)
-	go func() {
-		defer close(s.done)
-		limit := time.Now().Add(bkLoadLimit)
-		for time.Now().Before(limit) {
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			from := time.Now()
-			time.Sleep(time.Millisecond)
-			if to := time.Now(); to.Sub(from) > 3*time.Millisecond {
-				s.mu.Lock()
-				s.at = append(s.at, bkStall{from, to})
-				s.mu.Unlock()
-			}
-		}
-	}()
-	return s
-}
-
-func (s *bkStalls) finish() {
-	s.once.Do(func() { close(s.stop) })
-	<-s.done
-}
-
-// during is the longest stall overlapping [from, to].
-func (s *bkStalls) during(from, to time.Time) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var longest time.Duration
-	for _, st := range s.at {
-		if st.to.After(from) && st.from.Before(to) {
-			longest = max(longest, st.to.Sub(st.from)-time.Millisecond)
-		}
-	}
-	return longest
-}
-
 func bkCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

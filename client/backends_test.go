@@ -254,7 +254,7 @@ func TestBackendsHungMaster(t *testing.T) {
 			c, _ := newBackendClient(t, be, Options{})
 			victim := be.MasterOf(bkSlot)
 			tags := bkShardTags(t, be, victim)
-			stalls := startBkStalls(t)
+			stalls := startStallProbe(t)
 			l := startBkLoad(t, c, tags, bkLoadOptions{minTimeout: 300 * time.Millisecond, maxTimeout: 500 * time.Millisecond,
 				idempotent: true, pause: 2 * time.Millisecond})
 			l.waitAck(t, 0, time.Now().Add(200*time.Millisecond), 5*time.Second)
@@ -297,7 +297,7 @@ func TestBackendsHungMaster(t *testing.T) {
 					worst = max(worst, over)
 					continue
 				}
-				stall, woke := stalls.during(op.ddl, op.end), op.woke.Sub(op.ddl)
+				stall, woke := stalls.longest(op.ddl, op.end), op.woke.Sub(op.ddl)
 				own := over - min(max(stall, woke, 0), overrunCap)
 				worst = max(worst, own)
 				t.Logf("  shard %d: started %v after SIGSTOP, returned %v after its deadline; ctx watcher woke %v after it; longest stall of this process meanwhile %v; %v",

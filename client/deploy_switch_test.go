@@ -30,46 +30,9 @@ func startRateWriter(t *testing.T, c *Client, rate int) *writer {
 	return w
 }
 
-// stallMeter measures how long this process was demonstrably not run (5 ms
-// sleeps that took over 25 ms) between start and stop: on an overloaded
-// machine the probe timer fires late for the client and the test alike,
-// and such a stall says nothing about the client's schedule.
-// maxExcusedStall caps the measured starvation a timing bound may excuse.
+// maxExcusedStall caps the starvation of this process (stalls of 20 ms or
+// more, as a stallProbe sees them) that a timing bound may excuse.
 const maxExcusedStall = 300 * time.Millisecond
-
-type stallMeter struct {
-	stop    chan struct{}
-	done    chan struct{}
-	stalled time.Duration
-}
-
-func startStallMeter() *stallMeter {
-	m := &stallMeter{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(m.done)
-		last := time.Now()
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			now := time.Now()
-			if gap := now.Sub(last); gap > 25*time.Millisecond {
-				m.stalled += gap - 5*time.Millisecond
-			}
-			last = now
-		}
-	}()
-	return m
-}
-
-// end stops the meter and returns the stalls seen.
-func (m *stallMeter) end() time.Duration {
-	close(m.stop)
-	<-m.done
-	return m.stalled
-}
 
 // A hand-made switch between two role-probed nodes (REPLICAOF NO ONE on B,
 // then REPLICAOF B on A, with 0 s, 100 ms and 1 s between) under a writer at
@@ -139,7 +102,7 @@ func testRoleProbeSwitch(t *testing.T, window time.Duration) {
 	w := startRateWriter(t, c, rate)
 	w.waitAck(t, idA, time.Time{}, 10*time.Second)
 
-	stalls := startStallMeter()
+	stalls := startStallProbe(t)
 	tPromote := time.Now()
 	mustDoServer(t, b, "REPLICAOF", "NO", "ONE")
 	if window > 0 {
@@ -148,7 +111,8 @@ func testRoleProbeSwitch(t *testing.T, window time.Duration) {
 	mustDoServer(t, a, "REPLICAOF", b.Host, strconv.Itoa(b.Port))
 	redistest.WaitLinked(t, b.Addr, a)
 	w.waitAck(t, idB, time.Now().Add(300*time.Millisecond), 10*time.Second)
-	stalled := stalls.end()
+	stalls.finish()
+	stalled := stalls.total(tPromote, time.Now(), 20*time.Millisecond)
 	w.halt()
 	acks := w.snapshot()
 

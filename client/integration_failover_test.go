@@ -105,7 +105,7 @@ func runFailover(t *testing.T, rate, perShard int, deadline time.Duration, fault
 	}})
 	l := startLoad(t, c, loadOptions{Rate: rate, PerShard: perShard, Deadline: deadline, Idempotent: true})
 	time.Sleep(time.Second)
-	lag := startLagMonitor()
+	lag := startStallProbe(t)
 
 	victim := cl.Masters()[1]
 	f := failoverFigures{victimShard: -1}
@@ -165,7 +165,7 @@ func runFailover(t *testing.T, rate, perShard int, deadline time.Duration, fault
 		if over := op.end.Sub(op.deadline); over > 0 {
 			// What may be excused is capped: a stall longer than the raw
 			// cap cannot hide anything, since the raw bound fails first.
-			stalled := min(lag.stalledDuring(op.deadline, op.end), overrunCap)
+			stalled := min(lag.total(op.deadline, op.end, 0), overrunCap)
 			if op.err == nil {
 				// A call that got its reply after its deadline. This bound is
 				// about giving up on time; how late a completed command is
@@ -195,7 +195,7 @@ func runFailover(t *testing.T, rate, perShard int, deadline time.Duration, fault
 		t.Fatalf("no successful write on the failed shard after the fault")
 	}
 	f.promotedToWrite = first.Sub(promotedAt)
-	f.recoveryStall = lag.stalledDuring(promotedAt, first)
+	f.recoveryStall = lag.total(promotedAt, first, 0)
 	f.stats = summarise(ops, len(l.masters))
 	f.lost = readBack(t, c, ops, len(l.masters))
 	return f

@@ -352,12 +352,12 @@ func TestNoOwnerWaitsForView(t *testing.T) {
 	key := keyIn(s, "noowner")
 
 	// Never an owner: the call ends at its deadline, naming the cause.
-	lag := startLagMonitor()
+	lag := startStallProbe(t)
 	start := time.Now()
 	err := c.Do(ctxFor(t, 300*time.Millisecond), "GET", key).Err()
 	end := time.Now()
 	lag.finish()
-	took, stalled := end.Sub(start), lag.stalledDuring(start.Add(300*time.Millisecond), end)
+	took, stalled := end.Sub(start), lag.total(start.Add(300*time.Millisecond), end, 0)
 	if !errors.Is(err, ErrNoOwner) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GET without an owner: %v; want ErrNoOwner and DeadlineExceeded", err)
 	}
