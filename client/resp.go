@@ -27,8 +27,12 @@ const (
 	// arrive (up to the announced count), so the copies total a third of
 	// the final size rather than all of it.
 	growElems = 4
-	slabSize  = 32 << 10
-	slabMax   = 256 // longer strings get their own allocation
+	// A reply's slabs are sized for what its array still announces, at
+	// least minSlab bytes and doubling, up to slabSize: a short array (MGET
+	// of a few keys) does not pay for 32 KB.
+	minSlab  = 512
+	slabSize = 32 << 10
+	slabMax  = 256 // longer strings get their own allocation
 	// resultSize is what one element costs in memory, for the reply cap.
 	resultSize = int64(unsafe.Sizeof(Result{}))
 )
@@ -65,7 +69,8 @@ type respReader struct {
 	used  int64
 
 	// slab holds the small strings of the current aggregate reply: one
-	// allocation per slabSize bytes instead of one per element. Elements
+	// allocation per slab (minSlab doubling up to slabSize bytes) instead
+	// of one per element. Elements
 	// of one reply share it, so keeping one of them keeps at most one slab
 	// alive; a top-level string never shares.
 	slab []byte
@@ -248,6 +253,9 @@ func (r *respReader) parse() (Result, error) {
 				return Result{}, err
 			}
 		} else {
+			if len(r.stack) > 0 && r.scanned == 0 {
+				r.bulkRun(&r.stack[len(r.stack)-1])
+			}
 			l, err := r.line()
 			if err != nil {
 				return Result{}, err
@@ -289,18 +297,6 @@ func (r *respReader) parse() (Result, error) {
 			v = aggregate(typ, arr)
 		}
 	}
-}
-
-func aggregate(typ byte, arr []Result) Result {
-	switch typ {
-	case '%':
-		return Result{kind: KindMap, arr: arr}
-	case '~':
-		return Result{kind: KindSet, arr: arr}
-	case '>':
-		return Result{kind: KindPush, arr: arr}
-	}
-	return Result{kind: KindArray, arr: arr}
 }
 
 // header parses one line. complete is false when the line opened an
@@ -415,14 +411,7 @@ func (r *respReader) readBody() (Result, error) {
 		}
 		r.r += n + 2
 		if len(r.stack) > 0 && n <= slabMax {
-			if cap(r.slab)-len(r.slab) < n {
-				r.slab = make([]byte, 0, slabSize)
-			}
-			at := len(r.slab)
-			r.slab = append(r.slab, p[:n]...)
-			// The slab is only ever appended to: bytes once viewed as
-			// a string never change.
-			s = unsafe.String(unsafe.SliceData(r.slab[at:]), n)
+			s = r.slabString(p[:n])
 		} else {
 			s = string(p[:n])
 		}
@@ -513,4 +502,66 @@ func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error)
 	}
 	r.stack = append(r.stack, frame{typ: typ, want: elems, arr: make([]Result, 0, min(elems, preallocElems))})
 	return Result{}, false, nil
+}
+
+// bulkRun appends to f, straight from the buffer, the run of short bulk
+// strings ("$3\r\nfoo\r\n") that are there whole: the elements of LRANGE,
+// MGET, HGETALL and their like. It is the general path unrolled for its
+// commonest case and does exactly what that path would, element by element
+// (the same charges, the same slab); anything else (another type, a nil, a
+// string not all here, a long one, a malformed header, the frame's last
+// element or a full array) is left to it, nothing consumed.
+func (r *respReader) bulkRun(f *frame) {
+	for len(f.arr) < cap(f.arr) && len(f.arr)+1 < f.want {
+		buf := r.buf[r.r:r.w]
+		if len(buf) < 4 || buf[0] != '$' {
+			return
+		}
+		n, i := 0, 1
+		for ; i < len(buf) && i <= 3 && buf[i] >= '0' && buf[i] <= '9'; i++ {
+			n = n*10 + int(buf[i]-'0')
+		}
+		if i == 1 || n > slabMax {
+			return
+		}
+		end := i + 2 + n + 2 // header, CRLF, payload, CRLF
+		if len(buf) < end || buf[i] != '\r' || buf[i+1] != '\n' || buf[end-2] != '\r' || buf[end-1] != '\n' {
+			return
+		}
+		if r.limit > 0 && r.used+int64(n)+resultSize > r.limit {
+			return // the general path reports it where it arises
+		}
+		r.used += int64(n) + resultSize
+		f.arr = append(f.arr, Result{kind: KindBulk, str: r.slabString(buf[i+2 : i+2+n])})
+		r.r += end
+	}
+}
+
+// slabString copies p (at most slabMax bytes) into the reply's slab and
+// returns it as a string. The slab is only ever appended to: bytes once
+// viewed as a string never change.
+func (r *respReader) slabString(p []byte) string {
+	n := len(p)
+	if cap(r.slab)-len(r.slab) < n {
+		// Sized for the rest of the innermost array if its elements are
+		// like this one, so a long array gets full slabs at once.
+		f := &r.stack[len(r.stack)-1]
+		guess := (f.want - len(f.arr)) * max(n, 8)
+		r.slab = make([]byte, 0, min(slabSize, max(minSlab, guess, 2*cap(r.slab))))
+	}
+	at := len(r.slab)
+	r.slab = append(r.slab, p...)
+	return unsafe.String(unsafe.SliceData(r.slab[at:]), n)
+}
+
+func aggregate(typ byte, arr []Result) Result {
+	switch typ {
+	case '%':
+		return Result{kind: KindMap, arr: arr}
+	case '~':
+		return Result{kind: KindSet, arr: arr}
+	case '>':
+		return Result{kind: KindPush, arr: arr}
+	}
+	return Result{kind: KindArray, arr: arr}
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -212,4 +213,71 @@ func FuzzReader(f *testing.F) {
 			_, _ = r.Value()
 		}
 	})
+}
+
+// The run of short bulk strings is read straight from the buffer
+// (bulkRun); what it leaves to the general path (a nil, an integer, a long
+// string, a nested array, a string split across reads, the last element)
+// must come out exactly as the general path alone makes it, which one byte
+// per Read forces.
+func TestBulkRunMatchesGeneralPath(t *testing.T) {
+	var buf bytes.Buffer
+	buf.WriteString("*9\r\n$3\r\nfoo\r\n$0\r\n\r\n$-1\r\n:42\r\n$300\r\n" + strings.Repeat("x", 300) + "\r\n")
+	buf.WriteString("*3\r\n$1\r\na\r\n$2\r\nbb\r\n$3\r\nccc\r\n$007\r\nleading\r\n$5\r\nhello\r\n$4\r\nlast\r\n")
+	buf.WriteString("%2\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nk2\r\n$2\r\nv2\r\n")
+	for j := range 3000 {
+		if j == 0 {
+			buf.WriteString("*3000\r\n")
+		}
+		e := fmt.Sprintf("e%d", j)
+		fmt.Fprintf(&buf, "$%d\r\n%s\r\n", len(e), e)
+	}
+	data := buf.Bytes()
+	fast := newRespReader(bytes.NewReader(data))
+	slow := newRespReader(iotest.OneByteReader(bytes.NewReader(data)))
+	for i := range 2 {
+		a, err := fast.readReply()
+		if err != nil {
+			t.Fatalf("reply %d, buffered: %v", i, err)
+		}
+		b, err := slow.readReply()
+		if err != nil {
+			t.Fatalf("reply %d, one byte per read: %v", i, err)
+		}
+		if a.String() != b.String() {
+			t.Fatalf("reply %d differs:\n%s\n%s", i, a, b)
+		}
+	}
+	a, errA := fast.readReply()
+	b, errB := slow.readReply()
+	if errA != nil || errB != nil || a.String() != b.String() || len(a.arr) != 3000 || a.arr[2999].str != "e2999" {
+		t.Fatalf("long array: %v %v, %d elements", errA, errB, len(a.arr))
+	}
+
+	// A malformed element inside a run fails as the general path fails it.
+	for _, bad := range []string{"*3\r\n$1\r\na\r\n$2\r\nbbX\r\n$1\r\nc\r\n", "*3\r\n$1\r\na\r\n$1x\r\nb\r\n$1\r\nc\r\n"} {
+		_, errA := newRespReader(bytes.NewReader([]byte(bad))).readReply()
+		_, errB := newRespReader(iotest.OneByteReader(bytes.NewReader([]byte(bad)))).readReply()
+		var pa, pb *ProtocolError
+		if !errors.As(errA, &pa) || !errors.As(errB, &pb) || pa.Reason != pb.Reason {
+			t.Fatalf("%q: %v vs %v", bad, errA, errB)
+		}
+	}
+
+	// The reply cap trips at the same element either way.
+	var arr bytes.Buffer
+	arr.WriteString("*100\r\n")
+	for range 100 {
+		arr.WriteString("$10\r\n0123456789\r\n")
+	}
+	for _, rd := range []*respReader{newRespReader(bytes.NewReader(arr.Bytes())), newRespReader(iotest.OneByteReader(bytes.NewReader(arr.Bytes())))} {
+		// Room for 50 elements and the 51st's payload but not its Result:
+		// the general path charges the payload, then fails on the Result.
+		rd.limit = 50*(10+resultSize) + 40
+		_, err := rd.readReply()
+		var tl *ReplyTooLargeError
+		if !errors.As(err, &tl) || rd.used != 51*(10+resultSize) {
+			t.Fatalf("cap: %v, used %d", err, rd.used)
+		}
+	}
 }
