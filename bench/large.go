@@ -216,22 +216,27 @@ func runLarge(cfg *config, t *target) error {
 		drivers = append(drivers, d)
 	}
 	// Clients take turns round by round, each round starting with the next
-	// one, so a slow spell of this shared machine (or the servers still
-	// settling after the fill) is spread over all of them.
+	// one, and within a client's turn the two modes swap order every round,
+	// so a slow spell of this shared machine (or the servers still settling
+	// after the fill, or a collection the previous row left) is spread over
+	// all the cells instead of landing on whichever always runs first.
 	cells := map[string]largeCell{} // row|mode|client
 	for _, r := range largeRows {
-		for _, dl := range []bool{false, true} {
-			runs := make([][]largeCell, len(drivers))
-			for round := range cfg.rounds {
-				for k := range drivers {
-					i := (round + k) % len(drivers)
-					runs[i] = append(runs[i], measureLarge(drivers[i], r, dl, largeOps(r)))
+		runs := map[bool][][]largeCell{false: make([][]largeCell, len(drivers)), true: make([][]largeCell, len(drivers))}
+		for round := range cfg.rounds {
+			for k := range drivers {
+				i := (round + k) % len(drivers)
+				for _, dl := range []bool{round%2 == 1, round%2 == 0} {
+					runs[dl][i] = append(runs[dl][i], measureLarge(drivers[i], r, dl, largeOps(r)))
 				}
 			}
+		}
+		for _, dl := range []bool{false, true} {
 			for i, n := range names {
-				slices.SortFunc(runs[i], func(a, b largeCell) int { return int(a.perOp - b.perOp) })
-				c := runs[i][len(runs[i])/2]
-				for _, x := range runs[i] {
+				rs := runs[dl][i]
+				slices.SortFunc(rs, func(a, b largeCell) int { return int(a.perOp - b.perOp) })
+				c := rs[len(rs)/2]
+				for _, x := range rs {
 					if x.err != nil {
 						c = x
 					}
