@@ -30,7 +30,7 @@ const (
 	// A reply's slabs are sized for what its array still announces, at
 	// least minSlab bytes and doubling, up to slabSize: a short array (MGET
 	// of a few keys) does not pay for 32 KB.
-	minSlab  = 512
+	minSlab  = 64
 	slabSize = 32 << 10
 	slabMax  = 256 // longer strings get their own allocation
 	// resultSize is what one element costs in memory, for the reply cap.
