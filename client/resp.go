@@ -27,9 +27,9 @@ const (
 	// arrive (up to the announced count), so the copies total a third of
 	// the final size rather than all of it.
 	growElems = 4
-	// A reply's slabs are sized for what its array still announces, at
-	// least minSlab bytes and doubling, up to slabSize: a short array (MGET
-	// of a few keys) does not pay for 32 KB.
+	// A reply's slabs are sized for what its array still announces (and
+	// at least double the last one), from minSlab up to slabSize bytes: a
+	// short array (MGET of a few keys) does not pay for 32 KB.
 	minSlab  = 64
 	slabSize = 32 << 10
 	slabMax  = 256 // longer strings get their own allocation
@@ -69,10 +69,9 @@ type respReader struct {
 	used  int64
 
 	// slab holds the small strings of the current aggregate reply: one
-	// allocation per slab (minSlab doubling up to slabSize bytes) instead
-	// of one per element. Elements
-	// of one reply share it, so keeping one of them keeps at most one slab
-	// alive; a top-level string never shares.
+	// allocation per slab (see slabString) instead of one per element.
+	// Elements of one reply share it, so keeping one of them keeps at most
+	// one slab alive; a top-level string never shares.
 	slab []byte
 
 	// progress counts the bytes read from rd; the pipe's health check reads
