@@ -4,10 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/tidwall/resp"
+
+	"github.com/slotrouter/slotrouter/internal/respw"
 )
 
 // out accumulates RESP2 replies in memory. Commands write here while the
@@ -15,39 +16,15 @@ import (
 // is released, so no lock is ever held during network I/O.
 type out struct{ b []byte }
 
-func (o *out) simple(s string) { o.b = append(append(append(o.b, '+'), s...), '\r', '\n') }
-func (o *out) err(s string)    { o.b = append(append(append(o.b, '-'), s...), '\r', '\n') }
-func (o *out) ok()             { o.b = append(o.b, "+OK\r\n"...) }
-func (o *out) null()           { o.b = append(o.b, "$-1\r\n"...) }
-func (o *out) nullArray()      { o.b = append(o.b, "*-1\r\n"...) }
-
-func (o *out) int(n int64) {
-	o.b = append(o.b, ':')
-	o.b = strconv.AppendInt(o.b, n, 10)
-	o.b = append(o.b, '\r', '\n')
-}
-
-func (o *out) array(n int) {
-	o.b = append(o.b, '*')
-	o.b = strconv.AppendInt(o.b, int64(n), 10)
-	o.b = append(o.b, '\r', '\n')
-}
-
-func (o *out) bulk(v []byte) {
-	o.b = append(o.b, '$')
-	o.b = strconv.AppendInt(o.b, int64(len(v)), 10)
-	o.b = append(o.b, '\r', '\n')
-	o.b = append(o.b, v...)
-	o.b = append(o.b, '\r', '\n')
-}
-
-func (o *out) bulkString(v string) {
-	o.b = append(o.b, '$')
-	o.b = strconv.AppendInt(o.b, int64(len(v)), 10)
-	o.b = append(o.b, '\r', '\n')
-	o.b = append(o.b, v...)
-	o.b = append(o.b, '\r', '\n')
-}
+func (o *out) simple(s string)     { o.b = respw.Simple(o.b, s) }
+func (o *out) err(s string)        { o.b = respw.Error(o.b, s) }
+func (o *out) ok()                 { o.b = respw.Simple(o.b, "OK") }
+func (o *out) null()               { o.b = respw.Header(o.b, '$', -1) }
+func (o *out) nullArray()          { o.b = respw.Header(o.b, '*', -1) }
+func (o *out) int(n int64)         { o.b = respw.Int(o.b, n) }
+func (o *out) array(n int)         { o.b = respw.Header(o.b, '*', n) }
+func (o *out) bulk(v []byte)       { o.b = respw.Bulk(o.b, v) }
+func (o *out) bulkString(v string) { o.b = respw.Bulk(o.b, v) }
 
 // bulkOrNull writes a null bulk for a nil slice (missing value).
 func (o *out) bulkOrNull(v []byte) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/slotrouter/slotrouter/client"
+	"github.com/slotrouter/slotrouter/internal/respw"
 )
 
 // replyWriter appends replies in the session's protocol: RESP2 until the
@@ -16,36 +17,20 @@ type replyWriter struct {
 	resp3 bool
 }
 
-func (w *replyWriter) simple(s string) {
-	w.b = append(w.b, '+')
-	w.b = append(w.b, s...)
-	w.b = append(w.b, '\r', '\n')
-}
+func (w *replyWriter) simple(s string) { w.b = respw.Simple(w.b, s) }
 
 // error writes an error reply; msg starts with its code ("ERR ...").
 // Line breaks would end the reply early, so they become spaces.
 func (w *replyWriter) error(msg string) {
-	w.b = append(w.b, '-')
 	if strings.ContainsAny(msg, "\r\n") {
 		msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
 	}
-	w.b = append(w.b, msg...)
-	w.b = append(w.b, '\r', '\n')
+	w.b = respw.Error(w.b, msg)
 }
 
-func (w *replyWriter) int(n int64) {
-	w.b = append(w.b, ':')
-	w.b = strconv.AppendInt(w.b, n, 10)
-	w.b = append(w.b, '\r', '\n')
-}
+func (w *replyWriter) int(n int64) { w.b = respw.Int(w.b, n) }
 
-func (w *replyWriter) bulk(s string) {
-	w.b = append(w.b, '$')
-	w.b = strconv.AppendInt(w.b, int64(len(s)), 10)
-	w.b = append(w.b, '\r', '\n')
-	w.b = append(w.b, s...)
-	w.b = append(w.b, '\r', '\n')
-}
+func (w *replyWriter) bulk(s string) { w.b = respw.Bulk(w.b, s) }
 
 // null is a missing value: $-1 in RESP2.
 func (w *replyWriter) null() {
@@ -66,11 +51,7 @@ func (w *replyWriter) nullArray() {
 	w.b = append(w.b, '*', '-', '1', '\r', '\n')
 }
 
-func (w *replyWriter) header(c byte, n int) {
-	w.b = append(w.b, c)
-	w.b = strconv.AppendInt(w.b, int64(n), 10)
-	w.b = append(w.b, '\r', '\n')
-}
+func (w *replyWriter) header(c byte, n int) { w.b = respw.Header(w.b, c, n) }
 
 func (w *replyWriter) array(n int) { w.header('*', n) }
 
