@@ -370,19 +370,27 @@ func parseBigInt(b []byte) ([]byte, bool) {
 	return b, true
 }
 
-func (r *respReader) bulkHeader(typ byte, hdr []byte) (Result, bool, error) {
+// parseLength parses a bulk's or an aggregate's length: 0 to limit, or -1
+// (null) where the RESP2 type nullable allows it. what names the kind in
+// errors ("bulk", "aggregate").
+func parseLength(typ, nullable byte, hdr []byte, limit int64, what string) (n int64, null bool, err error) {
 	n, ok := parseInt(hdr)
-	if !ok || n < -1 {
-		return Result{}, false, protoErr("bad bulk length")
+	if !ok || n < -1 || (n == -1 && typ != nullable) {
+		return 0, false, protoErr("bad " + what + " length")
 	}
-	if n == -1 {
-		if typ != '$' {
-			return Result{}, false, protoErr("bad bulk length")
-		}
+	if n > limit {
+		return 0, false, protoErr(what + " length " + strconv.FormatInt(n, 10) + " over limit")
+	}
+	return n, n == -1, nil
+}
+
+func (r *respReader) bulkHeader(typ byte, hdr []byte) (Result, bool, error) {
+	n, null, err := parseLength(typ, '$', hdr, maxBulkLen, "bulk")
+	if err != nil {
+		return Result{}, false, err
+	}
+	if null {
 		return Result{kind: KindNil}, true, nil
-	}
-	if n > maxBulkLen {
-		return Result{}, false, protoErr("bulk length " + strconv.FormatInt(n, 10) + " over limit")
 	}
 	if err := r.charge(n); err != nil {
 		return Result{}, false, err

@@ -1,9 +1,6 @@
 package client
 
-import (
-	"strconv"
-	"unsafe"
-)
+import "unsafe"
 
 // Aggregates (arrays, maps, sets, pushes, attributes): their headers open a
 // frame on the reader's stack, elements fill it as they are parsed, and a
@@ -11,18 +8,12 @@ import (
 // up most arrays is taken straight from the buffer.
 
 func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error) {
-	n, ok := parseInt(hdr)
-	if !ok || n < -1 {
-		return Result{}, false, protoErr("bad aggregate length")
+	n, null, err := parseLength(typ, '*', hdr, maxArrayLen, "aggregate")
+	if err != nil {
+		return Result{}, false, err
 	}
-	if n == -1 {
-		if typ != '*' {
-			return Result{}, false, protoErr("bad aggregate length")
-		}
+	if null {
 		return Result{kind: KindNil}, true, nil
-	}
-	if n > maxArrayLen {
-		return Result{}, false, protoErr("aggregate length " + strconv.FormatInt(n, 10) + " over limit")
 	}
 	elems := int(n)
 	if typ == '%' || typ == '|' {
