@@ -24,12 +24,13 @@ type ceiling struct {
 // runRedisBenchmark runs redis-benchmark --cluster against seed for GET and
 // SET with the given number of connections and pipeline depth.
 func runRedisBenchmark(seed string, clients, pipeline int, dur time.Duration, guess float64) ([]ceiling, error) {
-	return redisBenchmark(seed, true, clients, pipeline, dur, guess)
+	return redisBenchmark(seed, true, clients, pipeline, dur, guess, -1)
 }
 
 // redisBenchmark runs redis-benchmark against addr, a cluster seed with
-// --cluster, or one server (the proxy) without.
-func redisBenchmark(addr string, cluster bool, clients, pipeline int, dur time.Duration, guess float64) ([]ceiling, error) {
+// --cluster, or one server (the proxy) without; on CPU cpu (taskset) unless
+// cpu < 0.
+func redisBenchmark(addr string, cluster bool, clients, pipeline int, dur time.Duration, guess float64, cpu int) ([]ceiling, error) {
 	bin, err := exec.LookPath("redis-benchmark")
 	if err != nil {
 		return nil, err
@@ -48,6 +49,12 @@ func redisBenchmark(addr string, cluster bool, clients, pipeline int, dur time.D
 		"-d", "16", "-r", "1024", "-t", "get,set", "-P", strconv.Itoa(pipeline), "--csv"}
 	if cluster {
 		args = append([]string{"--cluster"}, args...)
+	}
+	if cpu >= 0 {
+		args = append([]string{"-c", strconv.Itoa(cpu), bin}, args...)
+		if bin, err = exec.LookPath("taskset"); err != nil {
+			return nil, err
+		}
 	}
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {

@@ -252,7 +252,7 @@ func run(cfg *config) error {
 		} else {
 			logf("redis-benchmark: %v", err)
 		}
-		if pr, err := runProxyBench(t.seed, cfg.rounds, cfg.dur); err == nil {
+		if pr, err := runProxyBench(t.seed, cfg.rounds, cfg.dur, -1); err == nil {
 			res.proxy = pr
 			logf("redis-benchmark through the proxy: %+v", pr)
 		} else {

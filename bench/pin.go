@@ -9,19 +9,28 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // pin puts every node's process on CPU serverCPU and this process on
 // clientCPU with GOMAXPROCS 1 (taskset -a: every thread), the layout where
 // the servers do not compete with the client for a core. Threads the Go
-// runtime starts later inherit the affinity.
+// runtime starts later inherit the affinity. Every node is found through
+// CLUSTER NODES: with -addrs, t.admin holds only the nodes given.
 func pin(t *target, serverCPU, clientCPU int) error {
-	for _, a := range t.admin {
+	addrs, err := clusterNodes(t)
+	if err != nil {
+		return err
+	}
+	for _, addr := range addrs {
+		a := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1, Protocol: 2})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s, err := a.Info(ctx, "server").Result()
 		cancel()
+		a.Close()
 		if err != nil {
-			return err
+			return fmt.Errorf("node %s: %w", addr, err)
 		}
 		pid := ""
 		for _, line := range strings.Split(s, "\r\n") {
@@ -30,7 +39,7 @@ func pin(t *target, serverCPU, clientCPU int) error {
 			}
 		}
 		if pid == "" {
-			return fmt.Errorf("no process_id in INFO server")
+			return fmt.Errorf("node %s: no process_id in INFO server", addr)
 		}
 		if out, err := exec.Command("taskset", "-a", "-p", "-c", strconv.Itoa(serverCPU), pid).CombinedOutput(); err != nil {
 			return fmt.Errorf("taskset %s: %v: %s", pid, err, out)
@@ -42,4 +51,33 @@ func pin(t *target, serverCPU, clientCPU int) error {
 	}
 	runtime.GOMAXPROCS(1)
 	return nil
+}
+
+// clusterNodes is the address of every node CLUSTER NODES lists on the
+// first reachable admin connection (ip:port@cport, hostname after a comma).
+func clusterNodes(t *target) ([]string, error) {
+	var last error
+	for _, a := range t.admin {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := a.ClusterNodes(ctx).Result()
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		var addrs []string
+		for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || strings.Contains(f[2], "fail") {
+				continue
+			}
+			addr, _, _ := strings.Cut(f[1], "@")
+			addrs = append(addrs, addr)
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("CLUSTER NODES listed no node")
+		}
+		return addrs, nil
+	}
+	return nil, fmt.Errorf("CLUSTER NODES: %w", last)
 }

@@ -171,14 +171,7 @@ func (r *results) markdown() string {
 		}
 	}
 	if len(r.proxy) > 0 {
-		w("\n## slotrouter's proxy: redis-benchmark through it (50 connections) and against the cluster directly\n\n| test | pipeline | through the proxy | directly (--cluster) | ratio |\n|---|---|---|---|---|\n")
-		for _, p := range r.proxy {
-			direct, ratio := "-", "-"
-			if p.direct > 0 {
-				direct, ratio = kops(p.direct), fmt.Sprintf("%.2f", p.proxy/p.direct)
-			}
-			w("| %s | %d | %s | %s | %s |\n", p.test, p.pipeline, kops(p.proxy), direct, ratio)
-		}
+		w("\n## slotrouter's proxy: redis-benchmark through it (50 connections) and against the cluster directly\n\n%s", proxyTable(r.proxy))
 	}
 	if len(r.failover) > 0 {
 		w("\n## Failover: SIGKILL of one master under %d writers per shard (fresh cluster per client)\n\n", writersPerShard)

@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,14 @@ func run() error {
 	drain := flag.Duration("drain", 10*time.Second, "on SIGTERM, how long sessions get to finish their commands")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
 	logJSON := flag.Bool("log-json", false, "log JSON lines instead of text")
+	procs := flag.Int("procs", 0, "threads running Go code at once (GOMAXPROCS); 0: Go's default, the CPUs this process may use. 1 serves most when the proxy shares its CPUs with the servers or the load (README)")
 	flag.Parse()
+	if *procs > 0 {
+		// Each batch hops between goroutines (session, node writer, node
+		// reader); with idle Ps every hop wakes another thread, which on
+		// shared CPUs costs more than the hop saves.
+		runtime.GOMAXPROCS(*procs)
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -125,7 +133,7 @@ func run() error {
 		Idempotent: *idempotent,
 		Logger:     log,
 	})
-	log.Info("proxy: serving", "listen", l.Addr().String(), "backend", *addrs, "shards", len(c.Topology().Shards()))
+	log.Info("proxy: serving", "listen", l.Addr().String(), "backend", *addrs, "shards", len(c.Topology().Shards()), "procs", runtime.GOMAXPROCS(0))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
