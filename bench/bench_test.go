@@ -82,3 +82,21 @@ func TestReport(t *testing.T) {
 		t.Errorf("svg:\n%s", svg)
 	}
 }
+
+// The proxy table puts each mode's ratio to the direct run beside it, and
+// only -P 16 rows have one.
+func TestProxyTable(t *testing.T) {
+	two := proxyTable([]proxyResult{
+		{test: "SET", pipeline: 1, procs: 2, proxy: 20000, proxy1: 25000},
+		{test: "SET", pipeline: 16, procs: 2, proxy: 200000, proxy1: 300000, direct: 500000},
+	})
+	for _, want := range []string{"GOMAXPROCS 2 | ratio | through the proxy, GOMAXPROCS 1", "| SET | 1 | 20.0k | - | 25.0k | - | - |", "| SET | 16 | 200.0k | 0.40 | 300.0k | 0.60 | 500.0k |"} {
+		if !strings.Contains(two, want) {
+			t.Errorf("table lacks %q:\n%s", want, two)
+		}
+	}
+	one := proxyTable([]proxyResult{{test: "GET", pipeline: 16, procs: 1, proxy: 300000, direct: 400000}})
+	if want := "| GET | 16 | 300.0k | 0.75 | 400.0k |"; !strings.Contains(one, want) || strings.Contains(one, "GOMAXPROCS 2") {
+		t.Errorf("one-mode table, want %q:\n%s", want, one)
+	}
+}
