@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"time"
@@ -125,48 +126,65 @@ type largeCell struct {
 	perOp    time.Duration // median time per reply
 	mbps     float64       // payload MB/s at that median
 	allocPer float64       // bytes allocated per payload byte
+	calls    int
 	err      error
 }
 
-// measureLarge runs one cell: ops replies back to back on one goroutine.
-func measureLarge(d largeDriver, r largeRow, deadline bool, ops int) largeCell {
-	var times []time.Duration
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	for n := range ops {
-		i := n % largeKeys
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if deadline {
-			ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		}
-		start := time.Now()
-		var got string
-		var elems []string
-		var err error
-		if r.list == 0 {
-			got, err = d.GetValue(ctx, largeKey(r, i))
-		} else {
-			elems, err = d.LRange(ctx, largeKey(r, i))
-		}
-		took := time.Since(start)
-		cancel()
-		if err == nil {
-			err = r.check(i, got, elems)
-		}
-		if err != nil {
-			return largeCell{err: err}
-		}
-		times = append(times, took)
+// largeTally gathers one cell's calls.
+type largeTally struct {
+	times []time.Duration
+	alloc uint64
+	err   error
+}
+
+func (t largeTally) cell(r largeRow) largeCell {
+	if t.err != nil {
+		return largeCell{err: t.err}
 	}
-	runtime.ReadMemStats(&after)
+	times := slices.Clone(t.times)
 	slices.Sort(times)
 	med := times[len(times)/2]
 	return largeCell{
 		perOp:    med,
 		mbps:     float64(r.payload) / med.Seconds() / 1e6,
-		allocPer: float64(after.TotalAlloc-before.TotalAlloc) / float64(ops) / float64(r.payload),
+		allocPer: float64(t.alloc) / float64(len(times)) / float64(r.payload),
+		calls:    len(times),
 	}
+}
+
+// allocSample is read around every call; one goroutine measures, so one
+// slice serves and reading it allocates nothing.
+var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+
+func heapAllocs() uint64 {
+	metrics.Read(allocSample)
+	return allocSample[0].Value.Uint64()
+}
+
+// largeCall is one reply of key i: how long it took, what the process
+// allocated meanwhile, and whether it was the key's value.
+func largeCall(d largeDriver, r largeRow, i int, deadline bool) (time.Duration, uint64, error) {
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if deadline {
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	}
+	defer cancel()
+	a0 := heapAllocs()
+	start := time.Now()
+	var got string
+	var elems []string
+	var err error
+	if r.list == 0 {
+		got, err = d.GetValue(ctx, largeKey(r, i))
+	} else {
+		elems, err = d.LRange(ctx, largeKey(r, i))
+	}
+	took := time.Since(start)
+	alloc := heapAllocs() - a0
+	if err == nil {
+		err = r.check(i, got, elems)
+	}
+	return took, alloc, err
 }
 
 func largeOps(r largeRow) int {
@@ -215,39 +233,48 @@ func runLarge(cfg *config, t *target) error {
 		names = append(names, s.name)
 		drivers = append(drivers, d)
 	}
-	// Clients take turns round by round, each round starting with the next
-	// one, and within a client's turn the two modes swap order every round,
-	// so a slow spell of this shared machine (or the servers still settling
-	// after the fill, or a collection the previous row left) is spread over
-	// all the cells instead of landing on whichever always runs first.
+	// The clients and the two modes take turns call by call: every call
+	// of one cell has calls of every other cell right before and after it,
+	// so a slow spell of this shared machine (or the servers settling
+	// after the fill) lands on all cells alike instead of on one client's
+	// block of calls. Each call is followed by the next client's, which
+	// goes first in turn, and each client's modes swap order every call.
+	// The collector runs as the garbage comes: a collection that one
+	// client's garbage starts can land on another's call, which favours
+	// the client that allocates most (slotrouter, on the LRANGE rows); on
+	// the GET rows every client allocates the same.
 	cells := map[string]largeCell{} // row|mode|client
 	for _, r := range largeRows {
-		runs := map[bool][][]largeCell{false: make([][]largeCell, len(drivers)), true: make([][]largeCell, len(drivers))}
-		for round := range cfg.rounds {
+		runtime.GC() // each row starts without the last row's garbage
+		tallies := map[bool][]largeTally{false: make([]largeTally, len(drivers)), true: make([]largeTally, len(drivers))}
+		for n := range largeOps(r) * cfg.rounds {
 			for k := range drivers {
-				i := (round + k) % len(drivers)
-				for _, dl := range []bool{round%2 == 1, round%2 == 0} {
-					runs[dl][i] = append(runs[dl][i], measureLarge(drivers[i], r, dl, largeOps(r)))
+				i := (n + k) % len(drivers)
+				for _, dl := range []bool{n%2 == 1, n%2 == 0} {
+					t := &tallies[dl][i]
+					if t.err != nil {
+						continue
+					}
+					took, alloc, err := largeCall(drivers[i], r, n%largeKeys, dl)
+					if err != nil {
+						t.err = err
+						continue
+					}
+					t.times = append(t.times, took)
+					t.alloc += alloc
 				}
 			}
 		}
 		for _, dl := range []bool{false, true} {
 			for i, n := range names {
-				rs := runs[dl][i]
-				slices.SortFunc(rs, func(a, b largeCell) int { return int(a.perOp - b.perOp) })
-				c := rs[len(rs)/2]
-				for _, x := range rs {
-					if x.err != nil {
-						c = x
-					}
-				}
+				c := tallies[dl][i].cell(r)
 				cells[r.name+"|"+mode(dl)+"|"+n] = c
-				logf("%-12s %-10s %-10s %8.1f MB/s %v/op %.2f B alloc per payload B %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.err)
+				logf("%-12s %-10s %-10s %8.1f MB/s %v/op %.2f B alloc per payload B, %d calls %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.calls, c.err)
 			}
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s (median of %d rounds; time per reply in brackets) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full.\n\n", machineHeaderShort(), cfg.rounds)
+	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full.\n\n", machineHeaderShort(), cfg.rounds)
 	b.WriteString("| reply | ctx |")
 	for _, n := range names {
 		fmt.Fprintf(&b, " %s MB/s | %s alloc/B |", n, n)
