@@ -123,14 +123,7 @@ func (p *pipe) flush(ctxDeadline time.Time) {
 			p.mu.Unlock()
 			return
 		}
-		segs, pins, buf := p.segs, p.pins, p.wbuf
-		p.segs, p.pins = nil, nil
-		p.wbuf, p.spare = p.spare, nil
-		if p.wbuf == nil {
-			p.wbuf = make([]byte, 0, 4096)
-		}
-		n := p.unflushed
-		p.unflushed = 0
+		segs, pins, buf, n := p.takeLocked()
 		p.mu.Unlock()
 
 		p.sent.Add(int64(n))
@@ -179,6 +172,50 @@ func (p *pipe) gather() {
 }
 
 const maxGatherYields = 4
+
+// maxWriteChunk is about the most bytes of small requests one Write takes
+// from the buffer. A Write blocked on a node that reads nothing keeps its
+// bytes however long its callers wait; what stays in the buffer can still
+// be cut out when they leave (dropAbandonedLocked).
+const maxWriteChunk = 64 << 10
+
+// takeLocked takes what the next Write sends and the number of calls it
+// completes. That is everything queued, except that a buffer of small
+// requests over maxWriteChunk gives only its first whole calls up to that
+// size (at least one): otherwise one Write would carry all of them, and a
+// request far behind what the socket can take would go out after its
+// caller left. (With big requests in segs the offsets span several
+// buffers, so all of it goes, as dropAbandonedLocked leaves it.)
+func (p *pipe) takeLocked() (segs [][]byte, pins []*command, buf []byte, n int) {
+	if len(p.segs) == 0 && len(p.wbuf) > maxWriteChunk && p.unflushed > 1 {
+		q := p.queue[len(p.queue)-p.unflushed:]
+		k := 1
+		for k < len(q) && q[k].wto <= maxWriteChunk {
+			k++
+		}
+		if k < len(q) {
+			// The rest stays where it is (no copy: a long queue is taken
+			// a chunk at a time). The chunk's capacity ends at the cut,
+			// so reusing it as the spare buffer cannot reach the rest.
+			cut := q[k-1].wto
+			for _, c := range q[k:] {
+				c.wfrom -= cut
+				c.wto -= cut
+			}
+			buf, p.wbuf = p.wbuf[:cut:cut], p.wbuf[cut:]
+			p.unflushed -= k
+			return nil, nil, buf, k
+		}
+	}
+	segs, pins, buf, n = p.segs, p.pins, p.wbuf, p.unflushed
+	p.segs, p.pins = nil, nil
+	p.wbuf, p.spare = p.spare, nil
+	if p.wbuf == nil {
+		p.wbuf = make([]byte, 0, 4096)
+	}
+	p.unflushed = 0
+	return segs, pins, buf, n
+}
 
 // dropAbandonedLocked cuts out of the write buffer the requests whose
 // callers left before their bytes went out: they surely did not run, and

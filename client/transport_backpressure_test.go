@@ -200,3 +200,73 @@ func TestAbandonedRequestsDroppedFromWriteBuffer(t *testing.T) {
 		t.Fatalf("ran %d + dropped %d, want %d with some dropped", ran, dropped, calls)
 	}
 }
+
+// The same when every request is queued before the first Write: one Write
+// used to take them all, so a request far behind what the socket could
+// hold still went out, after its caller had left. A Write now takes at
+// most maxWriteChunk of small requests, and what stays behind is cut.
+func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	addr, gate := gatedProxy(t, srv.Addr)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
+		}
+		return conn, err
+	}
+	n := testNode(t, addr, &connConfig{HealthTimeout: 30 * time.Second, Dial: dial})
+	mustDo(t, n, "PING")
+	p := n.pipes[0].Load()
+	val := strings.Repeat("v", bigRequest-100)
+	const calls = 200
+	gate.Lock()
+	// Hold the flushing role, so every caller only queues.
+	p.mu.Lock()
+	p.flushing = true
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, _ = do(ctx, n, "SET", fmt.Sprintf("once:%d", i), val)
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		queued := p.unflushed
+		p.mu.Unlock()
+		if queued == calls {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests queued", queued, calls)
+		}
+	}
+	go p.flush(time.Time{}) // the role's holder writes, as a caller would
+	wg.Wait()               // every caller has left
+	gate.Unlock()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p.mu.Lock()
+		idle := len(p.queue) == 0 && !p.flushing
+		p.mu.Unlock()
+		if idle && p.sent.Load() == p.done.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pipe never drained")
+		}
+	}
+	ran := mustDo(t, n, "DBSIZE").num
+	dropped := p.dropped.Load()
+	t.Logf("%d SETs queued at once, all timed out: %d ran, %d were cut from the write buffer", calls, ran, dropped)
+	// What one Write takes plus what the sockets and the gate's one read
+	// in progress hold (under 256 KB with these buffer sizes): far from
+	// all 200.
+	if limit := int64((maxWriteChunk+256<<10)/len(val)) + 1; ran > limit || ran+dropped != calls {
+		t.Fatalf("ran %d + dropped %d, want %d with at most %d run", ran, dropped, calls, limit)
+	}
+}
