@@ -137,17 +137,7 @@ func gatedProxy(t *testing.T, target string) (addr string, gate *sync.Mutex) {
 // requests behind pile up in the buffer; once it reads again, only what had
 // reached the socket runs.
 func TestAbandonedRequestsDroppedFromWriteBuffer(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.ServerOptions{})
-	addr, gate := gatedProxy(t, srv.Addr)
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			err = conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
-		}
-		return conn, err
-	}
-	n := testNode(t, addr, &connConfig{HealthTimeout: 30 * time.Second, Dial: dial})
-	mustDo(t, n, "PING")
+	n, gate := gatedNode(t)
 	val := strings.Repeat("v", bigRequest-100) // under bigRequest: copied into the buffer
 	const calls = 200                          // ~3 MB, far more than the sockets hold
 	gate.Lock()
@@ -182,19 +172,7 @@ func TestAbandonedRequestsDroppedFromWriteBuffer(t *testing.T) {
 	checkOverrun(t, "the latest SET", worst, sc)
 	// Wait until the pipe has written and read everything it kept.
 	p := n.pipes[0].Load()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		p.mu.Lock()
-		idle := len(p.queue) == 0 && !p.flushing
-		p.mu.Unlock()
-		if idle && p.sent.Load() == p.done.Load() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the pipe never drained")
-		}
-	}
-	ran := mustDo(t, n, "DBSIZE").num
-	dropped := p.dropped.Load()
+	ran, dropped := drainedCounts(t, n, p)
 	t.Logf("%d SETs timed out: %d ran (their bytes had left), %d were cut from the write buffer", calls, ran, dropped)
 	if dropped == 0 || ran+dropped != calls {
 		t.Fatalf("ran %d + dropped %d, want %d with some dropped", ran, dropped, calls)
@@ -206,17 +184,7 @@ func TestAbandonedRequestsDroppedFromWriteBuffer(t *testing.T) {
 // hold still went out, after its caller had left. A Write now takes at
 // most maxWriteChunk of small requests, and what stays behind is cut.
 func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.ServerOptions{})
-	addr, gate := gatedProxy(t, srv.Addr)
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			err = conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
-		}
-		return conn, err
-	}
-	n := testNode(t, addr, &connConfig{HealthTimeout: 30 * time.Second, Dial: dial})
-	mustDo(t, n, "PING")
+	n, gate := gatedNode(t)
 	p := n.pipes[0].Load()
 	val := strings.Repeat("v", bigRequest-100)
 	const calls = 200
@@ -249,6 +217,21 @@ func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
 	go p.flush(time.Time{}) // the role's holder writes, as a caller would
 	wg.Wait()               // every caller has left
 	gate.Unlock()
+	ran, dropped := drainedCounts(t, n, p)
+	t.Logf("%d SETs queued at once, all timed out: %d ran, %d were cut from the write buffer", calls, ran, dropped)
+	// What one Write takes plus what the sockets and the gate's one read
+	// in progress hold (under 256 KB with these buffer sizes): far from
+	// all 200.
+	if limit := int64((maxWriteChunk+256<<10)/len(val)) + 1; ran > limit || ran+dropped != calls {
+		t.Fatalf("ran %d + dropped %d, want %d with at most %d run", ran, dropped, calls, limit)
+	}
+}
+
+// drainedCounts waits until p has written and read everything it kept, then
+// says how many requests ran on the node (its DBSIZE) and how many p cut
+// from its write buffer.
+func drainedCounts(t *testing.T, n *node, p *pipe) (ran, dropped int64) {
+	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		p.mu.Lock()
 		idle := len(p.queue) == 0 && !p.flushing
@@ -260,13 +243,23 @@ func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
 			t.Fatal("the pipe never drained")
 		}
 	}
-	ran := mustDo(t, n, "DBSIZE").num
-	dropped := p.dropped.Load()
-	t.Logf("%d SETs queued at once, all timed out: %d ran, %d were cut from the write buffer", calls, ran, dropped)
-	// What one Write takes plus what the sockets and the gate's one read
-	// in progress hold (under 256 KB with these buffer sizes): far from
-	// all 200.
-	if limit := int64((maxWriteChunk+256<<10)/len(val)) + 1; ran > limit || ran+dropped != calls {
-		t.Fatalf("ran %d + dropped %d, want %d with at most %d run", ran, dropped, calls, limit)
+	return mustDo(t, n, "DBSIZE").num, p.dropped.Load()
+}
+
+// gatedNode is a node behind gatedProxy whose socket holds little (16 KB
+// send buffer), so a closed gate soon leaves requests in the write buffer.
+func gatedNode(t *testing.T) (*node, *sync.Mutex) {
+	t.Helper()
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	addr, gate := gatedProxy(t, srv.Addr)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
+		}
+		return conn, err
 	}
+	n := testNode(t, addr, &connConfig{HealthTimeout: 30 * time.Second, Dial: dial})
+	mustDo(t, n, "PING")
+	return n, gate
 }
