@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/slotrouter/slotrouter/topology"
 )
 
 // pin puts every node's process on CPU serverCPU and this process on
@@ -53,31 +55,36 @@ func pin(t *target, serverCPU, clientCPU int) error {
 	return nil
 }
 
-// clusterNodes is the address of every node CLUSTER NODES lists on the
-// first reachable admin connection (ip:port@cport, hostname after a comma).
+// clusterNodes is the address of every node that is not failed, as CLUSTER
+// NODES on the first reachable admin connection lists them (a myself line
+// without an ip is the node asked).
 func clusterNodes(t *target) ([]string, error) {
 	var last error
 	for _, a := range t.admin {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s, err := a.ClusterNodes(ctx).Result()
 		cancel()
-		if err != nil {
-			last = err
-			continue
-		}
-		var addrs []string
-		for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 3 || strings.Contains(f[2], "fail") {
-				continue
+		if err == nil {
+			var nodes []topology.Node
+			if nodes, err = topology.ParseClusterNodes([]byte(s)); err == nil {
+				var addrs []string
+				for i := range nodes {
+					n := &nodes[i]
+					switch {
+					case n.Failed():
+					case n.Addr != "":
+						addrs = append(addrs, n.Addr)
+					case n.Flags&topology.Myself != 0:
+						addrs = append(addrs, a.Options().Addr)
+					}
+				}
+				if len(addrs) == 0 {
+					return nil, fmt.Errorf("CLUSTER NODES listed no node")
+				}
+				return addrs, nil
 			}
-			addr, _, _ := strings.Cut(f[1], "@")
-			addrs = append(addrs, addr)
 		}
-		if len(addrs) == 0 {
-			return nil, fmt.Errorf("CLUSTER NODES listed no node")
-		}
-		return addrs, nil
+		last = err
 	}
 	return nil, fmt.Errorf("CLUSTER NODES: %w", last)
 }
