@@ -142,29 +142,18 @@ func TestAbandonedRequestsDroppedFromWriteBuffer(t *testing.T) {
 	const calls = 200                          // ~3 MB, far more than the sockets hold
 	gate.Lock()
 	sc := startSchedClock()
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var worst time.Duration
 	var failed []error
-	for i := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			deadline, _ := ctx.Deadline()
-			_, err := do(ctx, n, "SET", fmt.Sprintf("wb:%d", i), val)
-			over := time.Since(deadline)
-			mu.Lock()
-			worst = max(worst, over)
-			// One read in progress as the gate closed may forward a SET.
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) && len(failed) < 5 {
-				failed = append(failed, err)
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
+	timedSets(n, "wb", val, calls, func(err error, over time.Duration) {
+		mu.Lock()
+		worst = max(worst, over)
+		// One read in progress as the gate closed may forward a SET.
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && len(failed) < 5 {
+			failed = append(failed, err)
+		}
+		mu.Unlock()
+	})()
 	gate.Unlock()
 	if len(failed) > 0 {
 		t.Fatalf("want each SET to time out (or succeed) while the node reads nothing: %v", failed)
@@ -193,16 +182,7 @@ func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
 	p.mu.Lock()
 	p.flushing = true
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for i := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-			defer cancel()
-			_, _ = do(ctx, n, "SET", fmt.Sprintf("once:%d", i), val)
-		}()
-	}
+	wait := timedSets(n, "once", val, calls, func(error, time.Duration) {})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		p.mu.Lock()
 		queued := p.unflushed
@@ -215,7 +195,7 @@ func TestAbandonedRequestsDroppedWhenQueuedAtOnce(t *testing.T) {
 		}
 	}
 	go p.flush(time.Time{}) // the role's holder writes, as a caller would
-	wg.Wait()               // every caller has left
+	wait()                  // every caller has left
 	gate.Unlock()
 	ran, dropped := drainedCounts(t, n, p)
 	t.Logf("%d SETs queued at once, all timed out: %d ran, %d were cut from the write buffer", calls, ran, dropped)
@@ -262,4 +242,23 @@ func gatedNode(t *testing.T) (*node, *sync.Mutex) {
 	n := testNode(t, addr, &connConfig{HealthTimeout: 30 * time.Second, Dial: dial})
 	mustDo(t, n, "PING")
 	return n, gate
+}
+
+// timedSets starts calls SETs of val (keys prefix:i), each on its own
+// goroutine under a 300 ms deadline, and reports each one's error and how
+// long after its deadline it returned. wait blocks until all have.
+func timedSets(n *node, prefix, val string, calls int, report func(err error, over time.Duration)) (wait func()) {
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			deadline, _ := ctx.Deadline()
+			_, err := do(ctx, n, "SET", fmt.Sprintf("%s:%d", prefix, i), val)
+			report(err, time.Since(deadline))
+		}()
+	}
+	return wg.Wait
 }
