@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -98,5 +99,40 @@ func TestProxyTable(t *testing.T) {
 	one := proxyTable([]proxyResult{{test: "GET", pipeline: 16, procs: 1, proxy: 300000, direct: 400000}})
 	if want := "| GET | 16 | 300.0k | 0.75 | 400.0k |"; !strings.Contains(one, want) || strings.Contains(one, "GOMAXPROCS 2") {
 		t.Errorf("one-mode table, want %q:\n%s", want, one)
+	}
+}
+
+func TestPairedVerdict(t *testing.T) {
+	ms := func(xs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, x := range xs {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
+	}
+	base := ms(100, 100, 100, 100, 100)
+	// The peer took 10% longer on every call: slotrouter is ahead.
+	if r := pairedRatio(base, ms(110, 110, 110, 110, 110)); r.med != 1.1 || verdict(r, 0.01) != "ahead" {
+		t.Errorf("peer 10%% slower: %v, %s", r, verdict(r, 0.01))
+	}
+	// 1% behind is level at a 1.5% resolution, behind at 0.5%.
+	peer := pairedRatio(base, ms(99, 99, 99, 99, 99))
+	if v := verdict(peer, 0.015); !strings.HasPrefix(v, "level") {
+		t.Errorf("1%% behind at 1.5%% resolution: %s", v)
+	}
+	if v := verdict(peer, 0.005); v != "behind by 1.0%" {
+		t.Errorf("1%% behind at 0.5%% resolution: %s", v)
+	}
+	// A control whose interval reaches 5% from 1 is capped at pairCap.
+	if res, capped := resolution(ratioCI{med: 1, lo: 0.95, hi: 1.01, n: 9}); res != pairCap || !capped {
+		t.Errorf("resolution of a noisy control = %v, capped %v", res, capped)
+	}
+	if res, capped := resolution(ratioCI{med: 1, lo: 0.995, hi: 1.008, n: 9}); math.Abs(res-0.008) > 1e-9 || capped {
+		t.Errorf("resolution = %v, capped %v", res, capped)
+	}
+	// The interval brackets the median and pairs only calls both made.
+	r := pairedRatio(ms(100, 100, 100), ms(90, 100, 120, 500))
+	if r.n != 3 || r.lo > r.med || r.hi < r.med || r.med != 1 {
+		t.Errorf("pairedRatio = %+v", r)
 	}
 }

@@ -126,13 +126,17 @@ type largeCell struct {
 	perOp    time.Duration // median time per reply
 	mbps     float64       // payload MB/s at that median
 	allocPer float64       // bytes allocated per payload byte
+	cpuPer   time.Duration // median CPU time of this process per reply
 	calls    int
 	err      error
 }
 
-// largeTally gathers one cell's calls.
+// largeTally gathers one cell's calls, in call order: call n of every
+// client was made back to back with the others' call n, so the tallies are
+// compared call by call (pairedRatio).
 type largeTally struct {
 	times []time.Duration
+	cpu   []time.Duration
 	alloc uint64
 	err   error
 }
@@ -141,15 +145,21 @@ func (t largeTally) cell(r largeRow) largeCell {
 	if t.err != nil {
 		return largeCell{err: t.err}
 	}
-	times := t.times
-	slices.Sort(times) // in place: the tally is read once
-	med := times[len(times)/2]
+	med := medianDuration(t.times)
 	return largeCell{
 		perOp:    med,
 		mbps:     float64(r.payload) / med.Seconds() / 1e6,
-		allocPer: float64(t.alloc) / float64(len(times)) / float64(r.payload),
-		calls:    len(times),
+		allocPer: float64(t.alloc) / float64(len(t.times)) / float64(r.payload),
+		cpuPer:   medianDuration(t.cpu),
+		calls:    len(t.times),
 	}
+}
+
+// medianDuration leaves ds in call order: the pairing needs it.
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // allocSample is read around every call; one goroutine measures, so one
@@ -162,29 +172,29 @@ func heapAllocs() uint64 {
 }
 
 // largeCall is one reply of key i: how long it took, what the process
-// allocated meanwhile, and whether it was the key's value.
-func largeCall(d largeDriver, r largeRow, i int, deadline bool) (time.Duration, uint64, error) {
+// allocated and the CPU it used meanwhile (the other goroutines idle: one
+// caller), and whether it was the key's value.
+func largeCall(d largeDriver, r largeRow, i int, deadline bool) (took, cpu time.Duration, alloc uint64, err error) {
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if deadline {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	}
 	defer cancel()
-	a0 := heapAllocs()
+	a0, c0 := heapAllocs(), processCPU()
 	start := time.Now()
 	var got string
 	var elems []string
-	var err error
 	if r.list == 0 {
 		got, err = d.GetValue(ctx, largeKey(r, i))
 	} else {
 		elems, err = d.LRange(ctx, largeKey(r, i))
 	}
-	took := time.Since(start)
-	alloc := heapAllocs() - a0
+	took = time.Since(start)
+	cpu, alloc = processCPU()-c0, heapAllocs()-a0
 	if err == nil {
 		err = r.check(i, got, elems)
 	}
-	return took, alloc, err
+	return took, cpu, alloc, err
 }
 
 func largeOps(r largeRow) int {
@@ -197,7 +207,10 @@ func largeOps(r largeRow) int {
 	return 40
 }
 
-// runLarge measures every large row for every client and writes the table.
+// controlName is the A/A control: a second slotrouter client (see paired.go).
+const controlName = "slotrouter A/A"
+
+// runLarge measures every large row for every client and writes the tables.
 func runLarge(cfg *config, t *target) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -217,21 +230,33 @@ func runLarge(cfg *config, t *target) error {
 			d.Close()
 		}
 	}()
+	dial := func(name, as string) error {
+		d, err := dialLarge(ctx, name, t.seed)
+		if err != nil {
+			return fmt.Errorf("%s: %w", as, err)
+		}
+		names = append(names, as)
+		drivers = append(drivers, d)
+		return nil
+	}
 	for _, s := range cfg.clients {
 		switch s.name {
-		case "slotrouter", "rueidis", "go-redis":
+		case "slotrouter":
+			if err := dial(s.name, s.name); err != nil {
+				return err
+			}
+			if err := dial(s.name, controlName); err != nil {
+				return err
+			}
+		case "rueidis", "go-redis":
+			if err := dial(s.name, s.name); err != nil {
+				return err
+			}
 		default:
 			// The other configurations (go-redis auto-pipeline, rueidis
 			// flush delays, sized pools) tune batching, which one caller
 			// reading huge replies never exercises: the same reads.
-			continue
 		}
-		d, err := dialLarge(ctx, s.name, t.seed)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		names = append(names, s.name)
-		drivers = append(drivers, d)
 	}
 	// The clients and the two modes take turns call by call: every call
 	// of one cell has calls of every other cell right before and after it,
@@ -244,6 +269,7 @@ func runLarge(cfg *config, t *target) error {
 	// the client that allocates most (slotrouter, on the LRANGE rows); on
 	// the GET rows every client allocates the same.
 	cells := map[string]largeCell{} // row|mode|client
+	pairs := map[string]ratioCI{}   // row|mode|client: its time ÷ slotrouter's, call by call
 	for _, r := range largeRows {
 		runtime.GC() // each row starts without the last row's garbage
 		tallies := map[bool][]largeTally{false: make([]largeTally, len(drivers)), true: make([]largeTally, len(drivers))}
@@ -255,26 +281,44 @@ func runLarge(cfg *config, t *target) error {
 					if t.err != nil {
 						continue
 					}
-					took, alloc, err := largeCall(drivers[i], r, n%largeKeys, dl)
+					took, cpu, alloc, err := largeCall(drivers[i], r, n%largeKeys, dl)
 					if err != nil {
 						t.err = err
 						continue
 					}
 					t.times = append(t.times, took)
+					t.cpu = append(t.cpu, cpu)
 					t.alloc += alloc
 				}
 			}
 		}
 		for _, dl := range []bool{false, true} {
+			base := slices.Index(names, "slotrouter")
 			for i, n := range names {
 				c := tallies[dl][i].cell(r)
 				cells[r.name+"|"+mode(dl)+"|"+n] = c
-				logf("%-12s %-10s %-10s %8.1f MB/s %v/op %.2f B alloc per payload B, %d calls %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.calls, c.err)
+				logf("%-12s %-10s %-14s %8.1f MB/s %v/op %.2f B alloc per payload B, %v CPU, %d calls %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.cpuPer.Round(time.Microsecond), c.calls, c.err)
+				if base >= 0 && i != base && c.err == nil && cells[r.name+"|"+mode(dl)+"|slotrouter"].err == nil {
+					pairs[r.name+"|"+mode(dl)+"|"+n] = pairedRatio(tallies[dl][base].times, tallies[dl][i].times)
+				}
 			}
 		}
 	}
+	out := largeTable(names, cells, cfg.rounds) + "\n" + pairTable(names, cells, pairs)
+	fmt.Print(out)
+	if cfg.out != "" {
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(cfg.out, "large.md"), []byte(out), 0o644)
+	}
+	return nil
+}
+
+// largeTable is each client's throughput and allocation per cell.
+func largeTable(names []string, cells map[string]largeCell, rounds int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full.\n\n", machineHeaderShort(), cfg.rounds)
+	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full. %q is a second slotrouter client, the control that measures this run's resolution.\n\n", machineHeaderShort(), rounds, controlName)
 	b.WriteString("| reply | ctx |")
 	for _, n := range names {
 		fmt.Fprintf(&b, " %s MB/s | %s alloc/B |", n, n)
@@ -298,14 +342,52 @@ func runLarge(cfg *config, t *target) error {
 			b.WriteString("\n")
 		}
 	}
-	fmt.Print(b.String())
-	if cfg.out != "" {
-		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
-			return err
+	return b.String()
+}
+
+// pairTable compares slotrouter with each peer call by call, against the
+// resolution its A/A control measured in the same cell, and gives each
+// client's median CPU per call.
+func pairTable(names []string, cells map[string]largeCell, pairs map[string]ratioCI) string {
+	var peers []string
+	for _, n := range names {
+		if n != "slotrouter" && n != controlName {
+			peers = append(peers, n)
 		}
-		return os.WriteFile(filepath.Join(cfg.out, "large.md"), []byte(b.String()), 0o644)
 	}
-	return nil
+	var b strings.Builder
+	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median.\n\n| reply | ctx | A/A |", 100*pairCap)
+	for _, p := range peers {
+		fmt.Fprintf(&b, " %s ÷ slotrouter | verdict |", p)
+	}
+	b.WriteString(" CPU per call |\n|---|---|---|")
+	for range peers {
+		b.WriteString("---|---|")
+	}
+	b.WriteString("---|\n")
+	for _, r := range largeRows {
+		for _, dl := range []bool{false, true} {
+			key := r.name + "|" + mode(dl) + "|"
+			control := pairs[key+controlName]
+			res, capped := resolution(control)
+			note := ""
+			if capped {
+				note = " (capped)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %v%s |", r.name, mode(dl), control, note)
+			for _, p := range peers {
+				fmt.Fprintf(&b, " %v | %s |", pairs[key+p], verdict(pairs[key+p], res))
+			}
+			var cpus []string
+			for _, n := range names {
+				if c := cells[key+n]; c.err == nil && n != controlName {
+					cpus = append(cpus, fmt.Sprintf("%s %v", n, c.cpuPer.Round(time.Microsecond)))
+				}
+			}
+			fmt.Fprintf(&b, " %s |\n", strings.Join(cpus, ", "))
+		}
+	}
+	return b.String()
 }
 
 func mode(deadline bool) string {
