@@ -67,6 +67,7 @@ type pipe struct {
 
 	handovers atomic.Int32 // writes finished by a goroutine after a caller's deadline (diagnostics)
 	bgReaders atomic.Int32 // background readers started (diagnostics)
+	wakes     atomic.Int32 // read deadlines that woke a caller before its reply (diagnostics)
 	wave      atomic.Int32 // calls the reader took from the queue at its last refill
 	idleAt    atomic.Int64 // UnixNano when the reader role was last given up
 	broken    atomic.Bool  // fast-path check for node

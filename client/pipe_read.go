@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -19,7 +20,8 @@ import (
 //
 // A caller reads under its ctx: the read deadline is its ctx deadline (and,
 // for a cancellable ctx, at most cancelPoll ahead, so a cancellation is seen
-// promptly). When the deadline hits mid-reply the parse stops where it is
+// promptly; past the first poll, a cancellation interrupts the read
+// instead). When the deadline hits mid-reply the parse stops where it is
 // (respReader keeps its state) and the next reader, often the background
 // one, resumes it from that byte: leaving on time never desynchronises the
 // stream, and no byte of a reply is parsed twice.
@@ -156,18 +158,30 @@ func (p *pipe) readLoop(persistent bool) {
 // with the failure and the caller collects it like any waiter. Otherwise
 // err is nil once c's replies are in, or the ctx error when the caller
 // left first (c is then abandoned to the background reader).
+//
+// A cancellable ctx is first polled every cancelPoll, which costs nothing
+// when the reply comes within it, as most do. A reply that outlasts one
+// poll (a large value, a slow script, a blocking command) is slow, and
+// waking every cancelPoll for it would cost a timer, a wake-up and a
+// deadline update each time (for a 100 MiB GET, a third again of the CPU
+// the read itself takes): from then on the read deadline is the ctx's own
+// and a cancellation interrupts the read (watchCancel).
 func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 	done := ctx.Done()
 	dl, hasDL := ctx.Deadline()
+	var w *cancelWatch
 	for {
-		if err := p.armRead(done != nil, dl, hasDL); err != nil {
-			p.fail("read", err)
-			p.drain()
-			return false, nil
+		if w == nil {
+			if err := p.armRead(done != nil, dl, hasDL); err != nil {
+				p.fail("read", err)
+				p.drain()
+				return false, nil
+			}
 		}
 		cc, err := p.next()
 		if err == nil {
 			if cc == c {
+				p.endWatch(w)
 				p.release()
 				return true, nil
 			}
@@ -177,12 +191,15 @@ func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			p.endWatch(w)
 			p.fail("read", err)
 			p.drain()
 			return false, nil
 		}
-		p.rdl = aLongTimeAgo // spent: armRead sets a new one
+		p.rdl = aLongTimeAgo // spent: a new one is set before the next read
+		p.wakes.Add(1)
 		if cerr := ctx.Err(); cerr != nil || (hasDL && !time.Now().Before(dl)) {
+			p.endWatch(w)
 			c.state.Store(callAbandoned)
 			p.release()
 			if cerr == nil {
@@ -190,6 +207,66 @@ func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 			}
 			return true, cerr
 		}
+		if w == nil {
+			w = p.watchCancel(ctx)
+		}
+		if err := w.arm(p, dl); err != nil {
+			p.endWatch(w)
+			p.fail("read", err)
+			p.drain()
+			return false, nil
+		}
+	}
+}
+
+// cancelWatch interrupts the reader-role holder's read when its ctx is
+// cancelled, and never anyone else's: once the holder ends the watch, a
+// cancellation that comes later does nothing.
+type cancelWatch struct {
+	stop   func() bool
+	mu     sync.Mutex
+	active bool
+	fired  bool
+}
+
+func (p *pipe) watchCancel(ctx context.Context) *cancelWatch {
+	w := &cancelWatch{active: true}
+	w.stop = context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.active {
+			w.fired = true
+			_ = p.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	})
+	return w
+}
+
+// arm makes dl (zero: none) the read deadline, unless w has fired: the
+// deadline in the past that it set must stand, or the read would outlast
+// the cancellation.
+func (w *cancelWatch) arm(p *pipe, dl time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fired {
+		return nil
+	}
+	p.rdl = dl
+	return p.conn.SetReadDeadline(dl)
+}
+
+// endWatch ends w (nil: none) before the reader role changes hands. If it
+// fired, the deadline it set is marked spent so the next reader resets it.
+func (p *pipe) endWatch(w *cancelWatch) {
+	if w == nil || w.stop() {
+		return
+	}
+	w.mu.Lock()
+	w.active = false
+	fired := w.fired
+	w.mu.Unlock()
+	if fired {
+		p.rdl = aLongTimeAgo
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -348,5 +349,56 @@ func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 	}
 	if n.pipes[0].Load() == old {
 		t.Error("the dead pipe was not replaced")
+	}
+}
+
+// A caller waiting under a cancellable ctx for a slow reply is woken by its
+// read deadline once (the first cancellation poll), not every cancelPoll:
+// after that a cancellation interrupts the read. The cancellation is still
+// seen at once, and the pipe's next readers, with or without a deadline,
+// are not hit by a read deadline the watch left behind.
+func TestSlowReplyWakesCallerOnce(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
+	script := func(run time.Duration, v string) []any {
+		return []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), v}
+	}
+	mustDo(t, n, "PING")
+	p := n.pipes[0].Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w0 := p.wakes.Load()
+	r, err := do(ctx, n, script(300*time.Millisecond, "slow")...)
+	if s, _ := r.Text(); err != nil || s != "slow" {
+		t.Fatalf("300 ms script under a 10 s deadline: %v %v", r, err)
+	}
+	// Polling every cancelPoll would have woken it ~150 times.
+	if w := p.wakes.Load() - w0; w > 2 {
+		t.Errorf("a 300 ms reply woke its caller %d times, want at most 2", w)
+	}
+
+	cctx, ccancel := context.WithCancel(context.Background())
+	cancelled := make(chan time.Time, 1)
+	time.AfterFunc(100*time.Millisecond, func() { cancelled <- time.Now(); ccancel() })
+	_, err = do(cctx, n, script(500*time.Millisecond, "left")...)
+	returned := time.Now()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled during a 500 ms script: %v", err)
+	}
+	if late := returned.Sub(<-cancelled); late > 50*time.Millisecond {
+		t.Errorf("returned %v after the cancellation", late)
+	}
+	// The abandoned script's reply is read by the background reader; the
+	// calls behind it, without a deadline and with one, get their own.
+	r, err = do(context.Background(), n, script(50*time.Millisecond, "background")...)
+	if s, _ := r.Text(); err != nil || s != "background" {
+		t.Fatalf("Background call after a cancelled one: %v %v", r, err)
+	}
+	r, err = do(ctx, n, script(50*time.Millisecond, "deadline")...)
+	if s, _ := r.Text(); err != nil || s != "deadline" {
+		t.Fatalf("deadline call after a cancelled one: %v %v", r, err)
+	}
+	if p.broken.Load() || n.pipes[0].Load() != p {
+		t.Error("the pipe was replaced: a stale read deadline failed it")
 	}
 }
