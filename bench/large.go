@@ -218,11 +218,11 @@ func runLarge(cfg *config, t *target) error {
 	if err != nil {
 		return err
 	}
+	// sr stays open, idle, to read the servers' slow logs between rows.
+	defer sr.Close()
 	if err := fillLarge(ctx, sr); err != nil {
-		_ = sr.Close()
 		return fmt.Errorf("fill: %w", err)
 	}
-	_ = sr.Close()
 	var names []string
 	var drivers []largeDriver
 	defer func() {
@@ -268,9 +268,13 @@ func runLarge(cfg *config, t *target) error {
 	// client's garbage starts can land on another's call, which favours
 	// the client that allocates most (slotrouter, on the LRANGE rows); on
 	// the GET rows every client allocates the same.
-	cells := map[string]largeCell{} // row|mode|client
-	pairs := map[string]ratioCI{}   // row|mode|client: its time ÷ slotrouter's, call by call
+	cells := map[string]largeCell{}        // row|mode|client
+	pairs := map[string]ratioCI{}          // row|mode|client: its time ÷ slotrouter's, call by call
+	inServer := map[string]time.Duration{} // row: the server's own time inside GET
 	for _, r := range largeRows {
+		if err := sr.DoMasters(ctx, "SLOWLOG", "RESET").Err(); err != nil {
+			return fmt.Errorf("SLOWLOG RESET: %w", err)
+		}
 		runtime.GC() // each row starts without the last row's garbage
 		tallies := map[bool][]largeTally{false: make([]largeTally, len(drivers)), true: make([]largeTally, len(drivers))}
 		for n := range largeOps(r) * cfg.rounds {
@@ -292,6 +296,9 @@ func runLarge(cfg *config, t *target) error {
 				}
 			}
 		}
+		if r.list == 0 {
+			inServer[r.name] = serverTime(ctx, sr, r)
+		}
 		for _, dl := range []bool{false, true} {
 			base := slices.Index(names, "slotrouter")
 			for i, n := range names {
@@ -304,7 +311,7 @@ func runLarge(cfg *config, t *target) error {
 			}
 		}
 	}
-	out := largeTable(names, cells, cfg.rounds) + "\n" + pairTable(names, cells, pairs)
+	out := largeTable(names, cells, cfg.rounds) + "\n" + pairTable(names, cells, pairs, inServer)
 	fmt.Print(out)
 	if cfg.out != "" {
 		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
@@ -348,7 +355,7 @@ func largeTable(names []string, cells map[string]largeCell, rounds int) string {
 // pairTable compares slotrouter with each peer call by call, against the
 // resolution its A/A control measured in the same cell, and gives each
 // client's median CPU per call.
-func pairTable(names []string, cells map[string]largeCell, pairs map[string]ratioCI) string {
+func pairTable(names []string, cells map[string]largeCell, pairs map[string]ratioCI, inServer map[string]time.Duration) string {
 	var peers []string
 	for _, n := range names {
 		if n != "slotrouter" && n != controlName {
@@ -356,15 +363,15 @@ func pairTable(names []string, cells map[string]largeCell, pairs map[string]rati
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median.\n\n| reply | ctx | A/A |", 100*pairCap)
+	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median. In server: the median time redis-server spent inside the row's GETs before sending a byte (its SLOWLOG, which records commands over 10 ms), as a share of slotrouter's median call: no client can be faster by more than the rest.\n\n| reply | ctx | A/A |", 100*pairCap)
 	for _, p := range peers {
 		fmt.Fprintf(&b, " %s ÷ slotrouter | verdict |", p)
 	}
-	b.WriteString(" CPU per call |\n|---|---|---|")
+	b.WriteString(" CPU per call | in server |\n|---|---|---|")
 	for range peers {
 		b.WriteString("---|---|")
 	}
-	b.WriteString("---|\n")
+	b.WriteString("---|---|\n")
 	for _, r := range largeRows {
 		for _, dl := range []bool{false, true} {
 			key := r.name + "|" + mode(dl) + "|"
@@ -384,10 +391,46 @@ func pairTable(names []string, cells map[string]largeCell, pairs map[string]rati
 					cpus = append(cpus, fmt.Sprintf("%s %v", n, c.cpuPer.Round(time.Microsecond)))
 				}
 			}
-			fmt.Fprintf(&b, " %s |\n", strings.Join(cpus, ", "))
+			share := "-"
+			if st, c := inServer[r.name], cells[key+"slotrouter"]; st > 0 && c.err == nil {
+				share = fmt.Sprintf("%v (%.0f%%)", st.Round(100*time.Microsecond), 100*float64(st)/float64(c.perOp))
+			}
+			fmt.Fprintf(&b, " %s | %s |\n", strings.Join(cpus, ", "), share)
 		}
 	}
 	return b.String()
+}
+
+// serverTime is the median time the row's GETs spent inside redis-server
+// (SLOWLOG of every master since the row began), or 0 when it logged fewer
+// than 3: a GET shorter than slowlog-log-slower-than is not logged.
+func serverTime(ctx context.Context, sr *client.Client, r largeRow) time.Duration {
+	nodes, err := sr.DoMasters(ctx, "SLOWLOG", "GET", "128").Nodes()
+	if err != nil {
+		logf("%s: SLOWLOG GET: %v", r.name, err)
+		return 0
+	}
+	prefix := strings.TrimSuffix(largeKey(r, 0), "0")
+	var took []time.Duration
+	for _, n := range nodes {
+		entries, _ := n.Result.Results()
+		for _, e := range entries {
+			// [id, unix time, microseconds, [command and args], ...]
+			f, _ := e.Results()
+			if len(f) < 4 {
+				continue
+			}
+			us, _ := f[2].Int64()
+			args, _ := f[3].Strings()
+			if len(args) == 2 && strings.EqualFold(args[0], "GET") && strings.HasPrefix(args[1], prefix) {
+				took = append(took, time.Duration(us)*time.Microsecond)
+			}
+		}
+	}
+	if len(took) < 3 {
+		return 0
+	}
+	return medianDuration(took)
 }
 
 func mode(deadline bool) string {
