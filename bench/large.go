@@ -45,7 +45,8 @@ type largeRow struct {
 	elems  [][]string
 }
 
-var largeRows = []largeRow{
+// allLargeRows is every row; -rows picks some (pickLargeRows).
+var allLargeRows = []largeRow{
 	{name: "LRANGE 10k", list: 10_000},
 	{name: "LRANGE 100k", list: 100_000},
 	{name: "GET 1 MiB", size: 1 << 20},
@@ -86,10 +87,27 @@ func (r largeRow) check(i int, got string, elems []string) error {
 	return nil
 }
 
-// fillLarge writes every large key through slotrouter.
-func fillLarge(ctx context.Context, c *client.Client) error {
-	for ri := range largeRows {
-		r := &largeRows[ri]
+// pickLargeRows is the rows named in the comma-separated list (all when it
+// is empty), each a copy of its own.
+func pickLargeRows(list string) ([]largeRow, error) {
+	if list == "" {
+		return slices.Clone(allLargeRows), nil
+	}
+	var rows []largeRow
+	for _, name := range strings.Split(list, ",") {
+		i := slices.IndexFunc(allLargeRows, func(r largeRow) bool { return strings.EqualFold(r.name, strings.TrimSpace(name)) })
+		if i < 0 {
+			return nil, fmt.Errorf("-rows: no large row %q", name)
+		}
+		rows = append(rows, allLargeRows[i])
+	}
+	return rows, nil
+}
+
+// fillLarge writes every large key of rows through slotrouter.
+func fillLarge(ctx context.Context, c *client.Client, rows []largeRow) error {
+	for ri := range rows {
+		r := &rows[ri]
 		for i := range largeKeys {
 			k := largeKey(*r, i)
 			if r.list == 0 {
@@ -213,6 +231,11 @@ const controlName = "slotrouter A/A"
 
 // runLarge measures every large row for every client and writes the tables.
 func runLarge(cfg *config, t *target) error {
+	rows, err := pickLargeRows(cfg.largeRows)
+	if err != nil {
+		return err
+	}
+	// ctx bounds the dials and the fill.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sr, err := client.New(ctx, client.Options{Addrs: t.seed})
@@ -221,7 +244,7 @@ func runLarge(cfg *config, t *target) error {
 	}
 	// sr stays open, idle, to read the servers' slow logs between rows.
 	defer sr.Close()
-	if err := fillLarge(ctx, sr); err != nil {
+	if err := fillLarge(ctx, sr, rows); err != nil {
 		return fmt.Errorf("fill: %w", err)
 	}
 	var names []string
@@ -286,8 +309,8 @@ func runLarge(cfg *config, t *target) error {
 	cells := map[string]largeCell{}        // row|mode|client
 	pairs := map[string]ratioCI{}          // row|mode|client: its time ÷ slotrouter's, call by call
 	inServer := map[string]time.Duration{} // row: the server's own time inside GET
-	for _, r := range largeRows {
-		if err := sr.DoMasters(ctx, "SLOWLOG", "RESET").Err(); err != nil {
+	for _, r := range rows {
+		if err := slowlog(sr, "RESET").Err(); err != nil {
 			return fmt.Errorf("SLOWLOG RESET: %w", err)
 		}
 		runtime.GC() // each row starts without the last row's garbage
@@ -310,7 +333,7 @@ func runLarge(cfg *config, t *target) error {
 			}
 		}
 		if r.list == 0 {
-			inServer[r.name] = serverTime(ctx, sr, r)
+			inServer[r.name] = serverTime(sr, r)
 		}
 		for _, dl := range []bool{false, true} {
 			base := slices.Index(names, "slotrouter")
@@ -324,7 +347,7 @@ func runLarge(cfg *config, t *target) error {
 			}
 		}
 	}
-	out := largeTable(names, cells, cfg.rounds) + "\n" + pairTable(names, cells, pairs, inServer)
+	out := largeTable(rows, names, cells, cfg.rounds) + "\n" + pairTable(rows, names, cells, pairs, inServer)
 	fmt.Print(out)
 	if cfg.out != "" {
 		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
@@ -336,7 +359,7 @@ func runLarge(cfg *config, t *target) error {
 }
 
 // largeTable is each client's throughput and allocation per cell.
-func largeTable(names []string, cells map[string]largeCell, rounds int) string {
+func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call in a shuffled order) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full. %q is a second slotrouter client, the control that measures this run's resolution.\n\n", machineHeaderShort(), rounds, controlName)
 	b.WriteString("| reply | ctx |")
@@ -348,7 +371,7 @@ func largeTable(names []string, cells map[string]largeCell, rounds int) string {
 		b.WriteString("---|---|")
 	}
 	b.WriteString("\n")
-	for _, r := range largeRows {
+	for _, r := range rows {
 		for _, dl := range []bool{false, true} {
 			fmt.Fprintf(&b, "| %s | %s |", r.name, mode(dl))
 			for _, n := range names {
@@ -368,7 +391,7 @@ func largeTable(names []string, cells map[string]largeCell, rounds int) string {
 // pairTable compares slotrouter with each peer call by call, against the
 // resolution its A/A control measured in the same cell, and gives each
 // client's median CPU per call.
-func pairTable(names []string, cells map[string]largeCell, pairs map[string]ratioCI, inServer map[string]time.Duration) string {
+func pairTable(rows []largeRow, names []string, cells map[string]largeCell, pairs map[string]ratioCI, inServer map[string]time.Duration) string {
 	var peers []string
 	for _, n := range names {
 		if n != "slotrouter" && n != controlName {
@@ -385,7 +408,7 @@ func pairTable(names []string, cells map[string]largeCell, pairs map[string]rati
 		b.WriteString("---|---|")
 	}
 	b.WriteString("---|---|\n")
-	for _, r := range largeRows {
+	for _, r := range rows {
 		for _, dl := range []bool{false, true} {
 			key := r.name + "|" + mode(dl) + "|"
 			control := pairs[key+controlName]
@@ -414,11 +437,19 @@ func pairTable(names []string, cells map[string]largeCell, pairs map[string]rati
 	return b.String()
 }
 
+// slowlog runs one SLOWLOG request on every master, bounded on its own:
+// a long -rounds run outlasts the setup's ctx.
+func slowlog(sr *client.Client, args ...any) client.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return sr.DoMasters(ctx, append([]any{"SLOWLOG"}, args...)...)
+}
+
 // serverTime is the median time the row's GETs spent inside redis-server
 // (SLOWLOG of every master since the row began), or 0 when it logged fewer
 // than 3: a GET shorter than slowlog-log-slower-than is not logged.
-func serverTime(ctx context.Context, sr *client.Client, r largeRow) time.Duration {
-	nodes, err := sr.DoMasters(ctx, "SLOWLOG", "GET", "128").Nodes()
+func serverTime(sr *client.Client, r largeRow) time.Duration {
+	nodes, err := slowlog(sr, "GET", "128").Nodes()
 	if err != nil {
 		logf("%s: SLOWLOG GET: %v", r.name, err)
 		return 0
