@@ -27,7 +27,9 @@ import (
 // stream, and no byte of a reply is parsed twice.
 
 // cancelPoll bounds how late a caller reading its own reply notices that
-// its ctx was cancelled (a ctx deadline is exact: it is the read deadline).
+// its ctx was cancelled while the reply is young; past it, a cancellation
+// interrupts the read at once (a ctx deadline is exact: it is the read
+// deadline).
 const cancelPoll = 2 * time.Millisecond
 
 // next reads one reply and matches it to the FIFO. It returns the call the
@@ -159,13 +161,13 @@ func (p *pipe) readLoop(persistent bool) {
 // err is nil once c's replies are in, or the ctx error when the caller
 // left first (c is then abandoned to the background reader).
 //
-// A cancellable ctx is first polled every cancelPoll, which costs nothing
-// when the reply comes within it, as most do. A reply that outlasts one
-// poll (a large value, a slow script, a blocking command) is slow, and
-// waking every cancelPoll for it would cost a timer, a wake-up and a
-// deadline update each time (for a 100 MiB GET, a third again of the CPU
-// the read itself takes): from then on the read deadline is the ctx's own
-// and a cancellation interrupts the read (watchCancel).
+// A cancellable ctx is first polled once, cancelPoll ahead, which costs
+// nothing when the reply comes within it, as most do. A reply that
+// outlasts that poll (a large value, a slow script, a blocking command) is
+// slow, and polling on would cost a timer, a wake-up and a deadline update
+// every cancelPoll (a 300 ms script woke its caller 130 times): from then
+// on the read deadline is the ctx's own and a cancellation interrupts the
+// read (watchCancel).
 func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 	done := ctx.Done()
 	dl, hasDL := ctx.Deadline()
