@@ -362,15 +362,7 @@ func runLarge(cfg *config, t *target) error {
 func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rounds int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call in a shuffled order) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full. %q is a second slotrouter client, the control that measures this run's resolution.\n\n", machineHeaderShort(), rounds, controlName)
-	b.WriteString("| reply | ctx |")
-	for _, n := range names {
-		fmt.Fprintf(&b, " %s MB/s | %s alloc/B |", n, n)
-	}
-	b.WriteString("\n|---|---|")
-	for range names {
-		b.WriteString("---|---|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, []string{"reply", "ctx"}, names, []string{"{} MB/s", "{} alloc/B"}, nil)
 	for _, r := range rows {
 		for _, dl := range []bool{false, true} {
 			fmt.Fprintf(&b, "| %s | %s |", r.name, mode(dl))
@@ -388,6 +380,19 @@ func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rou
 	return b.String()
 }
 
+// tableHead writes a Markdown table's head: the lead columns, the per
+// columns once for each name ("{}" standing for it), then the tail ones.
+func tableHead(b *strings.Builder, lead, names, per, tail []string) {
+	cols := slices.Clone(lead)
+	for _, n := range names {
+		for _, p := range per {
+			cols = append(cols, strings.ReplaceAll(p, "{}", n))
+		}
+	}
+	cols = append(cols, tail...)
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|" + strings.Repeat("---|", len(cols)) + "\n")
+}
+
 // pairTable compares slotrouter with each peer call by call, against the
 // resolution its A/A control measured in the same cell, and gives each
 // client's median CPU per call.
@@ -399,15 +404,8 @@ func pairTable(rows []largeRow, names []string, cells map[string]largeCell, pair
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median. In server: the median time redis-server spent inside the row's GETs before sending a byte (its SLOWLOG, which records commands over 10 ms), as a share of slotrouter's median call: no client can be faster by more than the rest.\n\n| reply | ctx | A/A |", 100*pairCap)
-	for _, p := range peers {
-		fmt.Fprintf(&b, " %s ÷ slotrouter | verdict |", p)
-	}
-	b.WriteString(" CPU per call | in server |\n|---|---|---|")
-	for range peers {
-		b.WriteString("---|---|")
-	}
-	b.WriteString("---|---|\n")
+	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median. In server: the median time redis-server spent inside the row's GETs before sending a byte (its SLOWLOG, which records commands over 10 ms), as a share of slotrouter's median call: no client can be faster by more than the rest.\n\n", 100*pairCap)
+	tableHead(&b, []string{"reply", "ctx", "A/A"}, peers, []string{"{} ÷ slotrouter", "verdict"}, []string{"CPU per call", "in server"})
 	for _, r := range rows {
 		for _, dl := range []bool{false, true} {
 			key := r.name + "|" + mode(dl) + "|"
