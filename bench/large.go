@@ -341,7 +341,7 @@ func runLarge(cfg *config, t *target) error {
 				c := tallies[dl][i].cell(r)
 				cells[r.name+"|"+mode(dl)+"|"+n] = c
 				logf("%-12s %-10s %-14s %8.1f MB/s %v/op %.2f B alloc per payload B, %v CPU, %d calls %v", r.name, mode(dl), n, c.mbps, c.perOp.Round(time.Microsecond), c.allocPer, c.cpuPer.Round(time.Microsecond), c.calls, c.err)
-				if base >= 0 && i != base && c.err == nil && cells[r.name+"|"+mode(dl)+"|slotrouter"].err == nil {
+				if base >= 0 && i != base && c.err == nil && tallies[dl][base].err == nil {
 					pairs[r.name+"|"+mode(dl)+"|"+n] = pairedRatio(tallies[dl][base].times, tallies[dl][i].times)
 				}
 			}
