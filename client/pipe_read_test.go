@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -403,5 +405,69 @@ func TestSlowReplyWakesCallerOnce(t *testing.T) {
 	}
 	if p.broken.Load() || n.pipes[0].Load() != p {
 		t.Error("the pipe was replaced: a stale read deadline failed it")
+	}
+}
+
+// Callers that leave mid-reply (deadlines and cancellations of 1-30 ms
+// against scripts of up to 8 ms, with the reader role changing hands all
+// the while) never get another's reply, never see anything but their own
+// ctx's error, and leave the pipe healthy: no cancellation watch ever cuts
+// a read that is no longer its caller's.
+func TestCancelWatchStorm(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
+	mustDo(t, n, "PING")
+	p := n.pipes[0].Load()
+	var wg sync.WaitGroup
+	var ok, left atomic.Int32
+	// Two callers: with more, a background reader never runs dry and
+	// callers seldom hold the reader role, where the watch lives.
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for i := range 120 {
+				v := fmt.Sprintf("%d:%d", g, i)
+				args := []any{"ECHO", v}
+				if rng.IntN(2) == 0 {
+					run := time.Duration(rng.IntN(8000)) * time.Microsecond
+					args = []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), v}
+				}
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				wait := time.Duration(1+rng.IntN(30)) * time.Millisecond
+				switch rng.IntN(3) {
+				case 1:
+					ctx, cancel = context.WithTimeout(ctx, wait)
+				case 2:
+					ctx, cancel = context.WithCancel(ctx)
+					time.AfterFunc(wait, cancel)
+				}
+				r, err := do(ctx, n, args...)
+				cancel()
+				switch {
+				case err == nil:
+					if s, _ := r.Text(); s != v {
+						t.Errorf("call %s got %v", v, r)
+					}
+					ok.Add(1)
+				case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+					left.Add(1)
+				default:
+					t.Errorf("call %s: %v", v, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d calls answered, %d left at their ctx's end, %d watches' wakes", ok.Load(), left.Load(), p.wakes.Load())
+	if left.Load() == 0 {
+		t.Error("no caller left mid-reply: the storm tested nothing")
+	}
+	if r := mustDo(t, n, "ECHO", "after"); r.String() != `"after"` {
+		t.Errorf("after the storm: %v", r)
+	}
+	if p.broken.Load() || n.pipes[0].Load() != p {
+		t.Error("the pipe was replaced during the storm")
 	}
 }
