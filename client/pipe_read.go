@@ -110,7 +110,15 @@ func (p *pipe) release() {
 			p.failDesync()
 			return
 		}
-		p.idleAt.Store(time.Now().UnixNano())
+		now := time.Now()
+		if p.rdl.After(now) {
+			// A read deadline yet to come would fire on an idle pipe: a
+			// wake-up for nothing, once per call for a caller that pauses
+			// between calls.
+			p.rdl = time.Time{}
+			_ = p.conn.SetReadDeadline(time.Time{})
+		}
+		p.idleAt.Store(now.UnixNano())
 		p.reading.Store(false)
 		p.mu.Unlock()
 		return
@@ -275,8 +283,8 @@ func (p *pipe) endWatch(w *cancelWatch) {
 // armRead sets the read deadline for a caller-reader: none for a ctx that
 // can never end, else the ctx deadline but at most cancelPoll ahead. A
 // deadline already in force that is no later is kept: re-arming costs a
-// runtime timer update, and a lone caller issuing calls back to back would
-// otherwise pay it on every call.
+// runtime timer update, which a caller reading other callers' replies on
+// the way to its own would otherwise pay for each.
 func (p *pipe) armRead(cancellable bool, dl time.Time, hasDL bool) error {
 	if !cancellable {
 		if p.rdl.IsZero() {

@@ -332,10 +332,9 @@ func TestRespReaderReplyCap(t *testing.T) {
 func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.ServerOptions{})
 	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
-	mustDo(t, n, "PING") // a ctx with a deadline: leaves a read deadline behind
+	mustDo(t, n, "PING") // under a deadline
 	old := n.pipes[0].Load()
-	// An idle, healthy pipe (whose last read deadline has expired) passes
-	// the check and is kept.
+	// An idle, healthy pipe passes the check and is kept.
 	time.Sleep(2 * max(probeAfter, cancelPoll))
 	mustDo(t, n, "PING")
 	if n.pipes[0].Load() != old || old.broken.Load() {
@@ -469,5 +468,34 @@ func TestCancelWatchStorm(t *testing.T) {
 	}
 	if p.broken.Load() || n.pipes[0].Load() != p {
 		t.Error("the pipe was replaced during the storm")
+	}
+}
+
+// A caller that got its reply and left the pipe idle leaves no read
+// deadline behind: armed cancelPoll ahead, it would fire on the idle
+// connection, a wake-up for nothing after every call of a caller that
+// pauses between calls.
+func TestIdlePipeKeepsNoReadDeadline(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
+	mustDo(t, n, "PING")
+	p := n.pipes[0].Load()
+	for _, mk := range []func() (context.Context, context.CancelFunc){
+		func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 10*time.Second)
+		},
+		func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+	} {
+		ctx, cancel := mk()
+		r, err := do(ctx, n, "ECHO", "x")
+		cancel()
+		if err != nil || r.String() != `"x"` {
+			t.Fatalf("ECHO: %v %v", r, err)
+		}
+		// This goroutine held the reader role and gave it up: nobody else
+		// has touched the pipe since.
+		if !p.rdl.IsZero() {
+			t.Errorf("idle pipe keeps a read deadline %v from now", time.Until(p.rdl).Round(time.Microsecond))
+		}
 	}
 }
