@@ -359,13 +359,10 @@ func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 // seen at once, and the pipe's next readers, with or without a deadline,
 // are not hit by a read deadline the watch left behind.
 func TestSlowReplyWakesCallerOnce(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.ServerOptions{})
-	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
+	n, p := servedPipe(t)
 	script := func(run time.Duration, v string) []any {
 		return []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), v}
 	}
-	mustDo(t, n, "PING")
-	p := n.pipes[0].Load()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w0 := p.wakes.Load()
@@ -413,10 +410,7 @@ func TestSlowReplyWakesCallerOnce(t *testing.T) {
 // ctx's error, and leave the pipe healthy: no cancellation watch ever cuts
 // a read that is no longer its caller's.
 func TestCancelWatchStorm(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.ServerOptions{})
-	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
-	mustDo(t, n, "PING")
-	p := n.pipes[0].Load()
+	n, p := servedPipe(t)
 	var wg sync.WaitGroup
 	var ok, left atomic.Int32
 	// Two callers: with more, a background reader never runs dry and
@@ -476,10 +470,7 @@ func TestCancelWatchStorm(t *testing.T) {
 // connection, a wake-up for nothing after every call of a caller that
 // pauses between calls.
 func TestIdlePipeKeepsNoReadDeadline(t *testing.T) {
-	srv := redistest.StartServer(t, redistest.ServerOptions{})
-	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
-	mustDo(t, n, "PING")
-	p := n.pipes[0].Load()
+	n, p := servedPipe(t)
 	for _, mk := range []func() (context.Context, context.CancelFunc){
 		func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 10*time.Second)
@@ -498,4 +489,14 @@ func TestIdlePipeKeepsNoReadDeadline(t *testing.T) {
 			t.Errorf("idle pipe keeps a read deadline %v from now", time.Until(p.rdl).Round(time.Microsecond))
 		}
 	}
+}
+
+// servedPipe is a node on a fresh redis-server (HealthTimeout 30 s, out of
+// the way) and its pipe, opened by a PING.
+func servedPipe(t *testing.T) (*node, *pipe) {
+	t.Helper()
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
+	mustDo(t, n, "PING")
+	return n, n.pipes[0].Load()
 }
