@@ -8,9 +8,9 @@ import (
 )
 
 // Paired comparison of two clients' calls. In the large-reply table every
-// client makes call n of a cell right after the others' call n, so the
-// ratio of two clients' n-th times compares them under the same conditions
-// of this shared machine; the median of those ratios, with a bootstrap
+// client makes its call n of a cell in the same round as the others' call
+// n (in a shuffled order), so the ratio of two clients' n-th times compares
+// them under the same conditions of this shared machine; the median of those ratios, with a bootstrap
 // interval, says which is faster and by how much the machine lets us tell.
 //
 // What the machine lets us tell is measured, not assumed: a second
