@@ -404,7 +404,7 @@ func pairTable(rows []largeRow, names []string, cells map[string]largeCell, pair
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made back to back), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median. In server: the median time redis-server spent inside the row's GETs before sending a byte (its SLOWLOG, which records commands over 10 ms), as a share of slotrouter's median call: no client can be faster by more than the rest.\n\n", 100*pairCap)
+	fmt.Fprintf(&b, "## slotrouter against each peer, call by call\n\nA peer's time ÷ slotrouter's for the same call number (made in the same round), median and 95%% bootstrap interval: above 1, slotrouter was faster. The A/A column is the same ratio for the control, a second slotrouter client: how far its interval reaches from 1 is the run's resolution, capped at %.0f%%; a deficit within it is \"level\". CPU is this process's (user + system) per call, median. In server: the median time redis-server spent inside the row's GETs before sending a byte (its SLOWLOG, which records commands over 10 ms), as a share of slotrouter's median call: no client can be faster by more than the rest.\n\n", 100*pairCap)
 	tableHead(&b, []string{"reply", "ctx", "A/A"}, peers, []string{"{} ÷ slotrouter", "verdict"}, []string{"CPU per call", "in server"})
 	for _, r := range rows {
 		for _, dl := range []bool{false, true} {
