@@ -151,8 +151,8 @@ type largeCell struct {
 }
 
 // largeTally gathers one cell's calls, in call order: call n of every
-// client was made back to back with the others' call n, so the tallies are
-// compared call by call (pairedRatio).
+// client was made in the same round as the others' call n, so the tallies
+// are compared call by call (pairedRatio).
 type largeTally struct {
 	times []time.Duration
 	cpu   []time.Duration
