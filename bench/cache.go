@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,13 +176,4 @@ func measureCache(get cacheGetter, g int, warm, dur time.Duration) (float64, flo
 		return 0, 0, fmt.Errorf("no GET completed")
 	}
 	return n / el.Seconds(), float64(m1.Mallocs-m0.Mallocs) / n, nil
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

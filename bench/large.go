@@ -164,21 +164,14 @@ func (t largeTally) cell(r largeRow) largeCell {
 	if t.err != nil {
 		return largeCell{err: t.err}
 	}
-	med := medianDuration(t.times)
+	med := median(t.times)
 	return largeCell{
 		perOp:    med,
 		mbps:     float64(r.payload) / med.Seconds() / 1e6,
 		allocPer: float64(t.alloc) / float64(len(t.times)) / float64(r.payload),
-		cpuPer:   medianDuration(t.cpu),
+		cpuPer:   median(t.cpu),
 		calls:    len(t.times),
 	}
-}
-
-// medianDuration leaves ds in call order: the pairing needs it.
-func medianDuration(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // allocSample is read around every call; one goroutine measures, so one
@@ -472,7 +465,7 @@ func serverTime(sr *client.Client, r largeRow) time.Duration {
 	if len(took) < 3 {
 		return 0
 	}
-	return medianDuration(took)
+	return median(took)
 }
 
 func mode(deadline bool) string {

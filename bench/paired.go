@@ -61,8 +61,7 @@ func pairedRatio(base, other []time.Duration) ratioCI {
 		meds[k] = sample[n/2]
 	}
 	slices.Sort(meds)
-	slices.Sort(rs)
-	return ratioCI{med: rs[n/2], lo: meds[resamples*25/1000], hi: meds[resamples*975/1000-1], n: n}
+	return ratioCI{med: median(rs), lo: meds[resamples*25/1000], hi: meds[resamples*975/1000-1], n: n}
 }
 
 // resolution is how far the A/A control's interval reaches from 1, capped

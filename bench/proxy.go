@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -86,13 +85,6 @@ func runProxyBench(seeds []string, rounds int, dur time.Duration, benchCPU int) 
 			return nil, fmt.Errorf("directly: %w", err)
 		}
 		record(cs, 16, 0)
-	}
-	median := func(v []float64) float64 {
-		if len(v) == 0 {
-			return 0
-		}
-		sort.Float64s(v)
-		return v[len(v)/2]
 	}
 	var out []proxyResult
 	for _, test := range []string{"SET", "GET"} {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"html"
 	"math"
-	"sort"
 	"strings"
 	"time"
 )
@@ -39,11 +38,7 @@ func medianSample(ss []sample) sample {
 		for _, s := range ss {
 			v = append(v, f(s))
 		}
-		sort.Float64s(v)
-		if len(v) == 0 {
-			return 0
-		}
-		return v[len(v)/2]
+		return median(v)
 	}
 	out := sample{
 		ops:       pick(func(s sample) float64 { return s.ops }),
