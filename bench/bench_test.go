@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slotrouter/slotrouter/topology"
 )
 
 // The histogram's quantiles stay within its resolution of the exact ones.
@@ -134,5 +136,19 @@ func TestPairedVerdict(t *testing.T) {
 	r := pairedRatio(ms(100, 100, 100), ms(90, 100, 120, 500))
 	if r.n != 3 || r.lo > r.med || r.hi < r.med || r.med != 1 {
 		t.Errorf("pairedRatio = %+v", r)
+	}
+}
+
+func TestLiveAddrs(t *testing.T) {
+	out := "07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected\n" +
+		"67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master,fail - 0 1426238316232 2 connected 5461-10922\n" +
+		"e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca :0@0 myself,master - 0 0 1 connected 0-5460\n"
+	nodes, err := topology.ParseClusterNodes([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(liveAddrs(nodes, "127.0.0.1:30001"), " ")
+	if want := "127.0.0.1:30004 127.0.0.1:30001"; got != want {
+		t.Errorf("liveAddrs = %q, want %q (failed node left out, myself as asked)", got, want)
 	}
 }

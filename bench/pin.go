@@ -56,35 +56,43 @@ func pin(t *target, serverCPU, clientCPU int) error {
 }
 
 // clusterNodes is the address of every node that is not failed, as CLUSTER
-// NODES on the first reachable admin connection lists them (a myself line
-// without an ip is the node asked).
+// NODES on the first reachable admin connection lists them.
 func clusterNodes(t *target) ([]string, error) {
 	var last error
 	for _, a := range t.admin {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		s, err := a.ClusterNodes(ctx).Result()
 		cancel()
-		if err == nil {
-			var nodes []topology.Node
-			if nodes, err = topology.ParseClusterNodes([]byte(s)); err == nil {
-				var addrs []string
-				for i := range nodes {
-					n := &nodes[i]
-					switch {
-					case n.Failed():
-					case n.Addr != "":
-						addrs = append(addrs, n.Addr)
-					case n.Flags&topology.Myself != 0:
-						addrs = append(addrs, a.Options().Addr)
-					}
-				}
-				if len(addrs) == 0 {
-					return nil, fmt.Errorf("CLUSTER NODES listed no node")
-				}
-				return addrs, nil
-			}
+		if err != nil {
+			last = err
+			continue
 		}
-		last = err
+		nodes, err := topology.ParseClusterNodes([]byte(s))
+		if err != nil {
+			last = err
+			continue
+		}
+		if addrs := liveAddrs(nodes, a.Options().Addr); len(addrs) > 0 {
+			return addrs, nil
+		}
+		return nil, fmt.Errorf("CLUSTER NODES listed no node")
 	}
 	return nil, fmt.Errorf("CLUSTER NODES: %w", last)
+}
+
+// liveAddrs is the address of every node not failed; a myself line without
+// an ip stands for the node that was asked, at asked.
+func liveAddrs(nodes []topology.Node, asked string) []string {
+	var addrs []string
+	for i := range nodes {
+		n := &nodes[i]
+		switch {
+		case n.Failed():
+		case n.Addr != "":
+			addrs = append(addrs, n.Addr)
+		case n.Flags&topology.Myself != 0:
+			addrs = append(addrs, asked)
+		}
+	}
+	return addrs
 }
