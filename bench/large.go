@@ -373,19 +373,6 @@ func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rou
 	return b.String()
 }
 
-// tableHead writes a Markdown table's head: the lead columns, the per
-// columns once for each name ("{}" standing for it), then the tail ones.
-func tableHead(b *strings.Builder, lead, names, per, tail []string) {
-	cols := slices.Clone(lead)
-	for _, n := range names {
-		for _, p := range per {
-			cols = append(cols, strings.ReplaceAll(p, "{}", n))
-		}
-	}
-	cols = append(cols, tail...)
-	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|" + strings.Repeat("---|", len(cols)) + "\n")
-}
-
 // pairTable compares slotrouter with each peer call by call, against the
 // resolution its A/A control measured in the same cell, and gives each
 // client's median CPU per call.

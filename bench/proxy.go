@@ -107,11 +107,11 @@ func runProxyBench(seeds []string, rounds int, dur time.Duration, benchCPU int) 
 func proxyTable(pr []proxyResult) string {
 	var b strings.Builder
 	two := len(pr) > 0 && pr[0].proxy1 > 0
+	modes := []string{"GOMAXPROCS 1"}
 	if two {
-		fmt.Fprintf(&b, "| test | pipeline | through the proxy, GOMAXPROCS %d | ratio | through the proxy, GOMAXPROCS 1 | ratio | directly (--cluster) |\n|---|---|---|---|---|---|---|\n", pr[0].procs)
-	} else {
-		fmt.Fprintf(&b, "| test | pipeline | through the proxy, GOMAXPROCS 1 | ratio | directly (--cluster) |\n|---|---|---|---|---|\n")
+		modes = []string{fmt.Sprintf("GOMAXPROCS %d", pr[0].procs), "GOMAXPROCS 1"}
 	}
+	tableHead(&b, []string{"test", "pipeline"}, modes, []string{"through the proxy, {}", "ratio"}, []string{"directly (--cluster)"})
 	ratio := func(x, d float64) string {
 		if d == 0 {
 			return "-"

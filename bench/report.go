@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -323,4 +324,17 @@ func (r *results) perClient(w func(string, ...any), cellText func(cell) string) 
 			w("\n")
 		}
 	}
+}
+
+// tableHead writes a Markdown table's head: the lead columns, the per
+// columns once for each name ("{}" standing for it), then the tail ones.
+func tableHead(b *strings.Builder, lead, names, per, tail []string) {
+	cols := slices.Clone(lead)
+	for _, n := range names {
+		for _, p := range per {
+			cols = append(cols, strings.ReplaceAll(p, "{}", n))
+		}
+	}
+	cols = append(cols, tail...)
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|" + strings.Repeat("---|", len(cols)) + "\n")
 }
