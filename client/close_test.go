@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +51,7 @@ func TestCloseInterruptsInFlight(t *testing.T) {
 	}
 	calls := map[string][]any{
 		"BLPOP":  {"BLPOP", "close:q", 0},
-		"EVAL":   {"EVAL", busyScript, 0, strconv.Itoa(int(3 * time.Second / time.Microsecond)), "x"},
+		"EVAL":   busyArgs(3*time.Second, "x"),
 		"GET":    {"GET", "close:k"}, // queued behind the script
 		"queued": {"GET", "close:k"}, // waits for room: MaxInflight is 2
 	}

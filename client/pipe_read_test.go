@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,13 +359,10 @@ func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 // are not hit by a read deadline the watch left behind.
 func TestSlowReplyWakesCallerOnce(t *testing.T) {
 	n, p := servedPipe(t)
-	script := func(run time.Duration, v string) []any {
-		return []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), v}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w0 := p.wakes.Load()
-	r, err := do(ctx, n, script(300*time.Millisecond, "slow")...)
+	r, err := do(ctx, n, busyArgs(300*time.Millisecond, "slow")...)
 	if s, _ := r.Text(); err != nil || s != "slow" {
 		t.Fatalf("300 ms script under a 10 s deadline: %v %v", r, err)
 	}
@@ -378,7 +374,7 @@ func TestSlowReplyWakesCallerOnce(t *testing.T) {
 	cctx, ccancel := context.WithCancel(context.Background())
 	cancelled := make(chan time.Time, 1)
 	time.AfterFunc(100*time.Millisecond, func() { cancelled <- time.Now(); ccancel() })
-	_, err = do(cctx, n, script(500*time.Millisecond, "left")...)
+	_, err = do(cctx, n, busyArgs(500*time.Millisecond, "left")...)
 	returned := time.Now()
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled during a 500 ms script: %v", err)
@@ -391,11 +387,11 @@ func TestSlowReplyWakesCallerOnce(t *testing.T) {
 	t.Logf("returned %v after the cancellation", late)
 	// The abandoned script's reply is read by the background reader; the
 	// calls behind it, without a deadline and with one, get their own.
-	r, err = do(context.Background(), n, script(50*time.Millisecond, "background")...)
+	r, err = do(context.Background(), n, busyArgs(50*time.Millisecond, "background")...)
 	if s, _ := r.Text(); err != nil || s != "background" {
 		t.Fatalf("Background call after a cancelled one: %v %v", r, err)
 	}
-	r, err = do(ctx, n, script(50*time.Millisecond, "deadline")...)
+	r, err = do(ctx, n, busyArgs(50*time.Millisecond, "deadline")...)
 	if s, _ := r.Text(); err != nil || s != "deadline" {
 		t.Fatalf("deadline call after a cancelled one: %v %v", r, err)
 	}
@@ -425,7 +421,7 @@ func TestCancelWatchStorm(t *testing.T) {
 				args := []any{"ECHO", v}
 				if rng.IntN(2) == 0 {
 					run := time.Duration(rng.IntN(8000)) * time.Microsecond
-					args = []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), v}
+					args = busyArgs(run, v)
 				}
 				ctx, cancel := context.Background(), context.CancelFunc(func() {})
 				wait := time.Duration(1+rng.IntN(30)) * time.Millisecond

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +36,7 @@ func TestAbandonedRequestsAreNotRun(t *testing.T) {
 	go func() {
 		bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer bcancel()
-		scriptDone <- c.Do(bctx, "EVAL", busyScript, 0, strconv.Itoa(int(busy/time.Microsecond)), "x").Err()
+		scriptDone <- c.Do(bctx, busyArgs(busy, "x")...).Err()
 	}()
 	p := c.node(srv.Addr).pipes[0].Load()
 	if !pollUntil(5*time.Second, func() bool { return p.slowOut.Load() == 1 && p.sent.Load() > p.done.Load() }) {

@@ -22,6 +22,11 @@ while true do
 end
 return ARGV[2]`
 
+// busyArgs is the command that runs busyScript for run, then returns ret.
+func busyArgs(run time.Duration, ret string) []any {
+	return []any{"EVAL", busyScript, 0, strconv.Itoa(int(run / time.Microsecond)), ret}
+}
+
 // A script that runs longer than HealthTimeout used to fail after
 // HealthTimeout with "health ... no reply within" although it ran, and took
 // every call queued behind it down too. Now the pipe counts as alive while
@@ -50,7 +55,7 @@ func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
 	}()
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	start := time.Now()
-	r := c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(run/time.Microsecond)), "done")
+	r := c.Do(sctx, busyArgs(run, "done")...)
 	took := time.Since(start)
 	scancel()
 	wg.Wait()
@@ -70,7 +75,7 @@ func TestSlowScriptOutlivesHealthTimeout(t *testing.T) {
 	sctx, scancel = context.WithTimeout(context.Background(), callerDL)
 	defer scancel()
 	start = time.Now()
-	err := c.Do(sctx, "EVAL", busyScript, 0, strconv.Itoa(int(2*callerDL/time.Microsecond)), "late").Err()
+	err := c.Do(sctx, busyArgs(2*callerDL, "late")...).Err()
 	took = time.Since(start)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the caller's deadline, got %v after %v", err, took)
