@@ -46,14 +46,15 @@ func (k *cache) close() {
 // ["invalidate", [key...]] drops those keys' entries read over p;
 // ["invalidate", nil] (a flush) drops everything read over p.
 func (k *cache) onPush(p *pipe, push Result) {
-	if len(push.arr) != 2 || push.arr[0].kind != KindBulk && push.arr[0].kind != KindString || push.arr[0].str != "invalidate" {
+	kind, _ := push.at(0)
+	keys, ok := push.at(1)
+	if push.Len() != 2 || !ok || kind.kind != KindBulk && kind.kind != KindString || kind.str != "invalidate" {
 		return
 	}
-	keys := push.arr[1]
 	if keys.kind == KindNil {
 		k.invals.Add(1)
 	} else {
-		k.invals.Add(int64(len(keys.arr)))
+		k.invals.Add(int64(keys.Len()))
 	}
 	for i := range k.shards {
 		k.shards[i].invalidate(p, keys)
@@ -71,7 +72,7 @@ func (sh *cacheShard) invalidate(p *pipe, keys Result) {
 		}
 		return
 	}
-	for _, key := range keys.arr {
+	for _, key := range keys.All() {
 		pk := pipeKey{p, key.str}
 		for list := sh.index[pk]; len(list) > 0; list = sh.index[pk] {
 			sh.removeLocked(list[0])

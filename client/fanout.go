@@ -129,11 +129,11 @@ func merge(name string, info *slots.Command, rs []NodeResult) Result {
 		return perNode(ok)
 	}
 	if ok[0].Result.isAggregate() {
-		var all []Result
-		for _, r := range ok {
-			all = append(all, r.Result.arr...)
+		parts := make([]Result, len(ok))
+		for i, r := range ok {
+			parts[i] = r.Result
 		}
-		return Result{kind: KindArray, arr: all}
+		return concat(parts)
 	}
 	start := rand.IntN(len(ok))
 	for i := range ok {
@@ -177,15 +177,15 @@ func logical(and bool, ok []NodeResult) Result {
 		}
 		return intResult(acc)
 	}
-	flags := make([]bool, len(first.arr))
+	flags := make([]bool, first.Len())
 	for i := range flags {
 		flags[i] = and
 	}
 	for _, r := range ok {
-		if !r.Result.isAggregate() || len(r.Result.arr) != len(flags) {
+		if !r.Result.isAggregate() || r.Result.Len() != len(flags) {
 			return errResult(&ReplyTypeError{Want: "array of flags", Got: r.Result.kind})
 		}
-		for i, e := range r.Result.arr {
+		for i, e := range r.Result.All() {
 			b, err := e.Bool()
 			if err != nil {
 				return errResult(err)

@@ -162,11 +162,11 @@ func (p *splitPlan) merge(results []Result) Result {
 	out := make([]Result, len(p.pos))
 	for i, g := range p.groups {
 		r := results[i]
-		if r.failed() || !r.isAggregate() || len(r.arr) != g.hi-g.lo {
+		if r.failed() || !r.isAggregate() || r.Len() != g.hi-g.lo {
 			return p.partial(name, results)
 		}
-		for j, us := range p.order[g.lo:g.hi] {
-			out[us.unit] = r.arr[j]
+		for j, e := range r.All() {
+			out[p.order[g.lo+j].unit] = e
 		}
 	}
 	return Result{kind: KindArray, arr: out}
@@ -179,7 +179,7 @@ func (p *splitPlan) partial(name string, results []Result) Result {
 		r := results[i]
 		switch {
 		case r.failed():
-		case p.info.Response == slots.ResponseDefault && (!r.isAggregate() || len(r.arr) != len(nr.Keys)):
+		case p.info.Response == slots.ResponseDefault && (!r.isAggregate() || r.Len() != len(nr.Keys)):
 			nr.Result = errResult(&ReplyTypeError{Want: "one reply per key", Got: r.kind})
 		default:
 			ok = append(ok, nr)

@@ -72,7 +72,8 @@ type Options struct {
 	ConnsPerNode int
 	// MaxReplyBytes caps what one reply may hold in memory: its payload
 	// bytes plus one Result (72 bytes) per element, so a reply of many tiny
-	// elements counts for what it really costs. Over it the call fails with
+	// elements is never counted for less than it may cost (an array of short
+	// strings, kept packed, costs less). Over it the call fails with
 	// ErrReplyTooLarge and the connection is closed. Default
 	// DefaultMaxReplyBytes (512 MB, Redis's proto-max-bulk-len, so any
 	// value the server can store can be read); negative means no cap.

@@ -206,15 +206,14 @@ func (sc *subConn) handle(r Result) {
 	default:
 		return
 	}
-	if len(r.arr) == 0 {
+	first, ok := r.at(0)
+	if !ok {
 		return
 	}
-	kind := strings.ToLower(r.arr[0].str)
+	kind := strings.ToLower(first.str)
 	text := func(i int) string {
-		if i < len(r.arr) {
-			return r.arr[i].str
-		}
-		return ""
+		e, _ := r.at(i)
+		return e.str
 	}
 	switch kind {
 	case "message", "smessage":

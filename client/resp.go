@@ -33,6 +33,10 @@ const (
 	minSlab  = 64
 	slabSize = 32 << 10
 	slabMax  = 256 // longer strings get their own allocation
+	// A packing array's buffer (packed.go) starts at up to packFirst
+	// bytes and grows at most packGrow-fold at a time.
+	packFirst = 4 << 10
+	packGrow  = 8
 	// resultSize is what one element costs in memory, for the reply cap.
 	resultSize = int64(unsafe.Sizeof(Result{}))
 )
@@ -83,6 +87,11 @@ type frame struct {
 	typ  byte
 	want int // elements expected
 	arr  []Result
+	// While packing, the elements so far are short bulk strings held in
+	// pack (packed.go) and counted by packed; arr is unused until unpack.
+	packing bool
+	pack    []byte
+	packed  int
 }
 
 type bulkState struct {
@@ -278,22 +287,33 @@ func (r *respReader) parse() (Result, error) {
 				return Result{}, err
 			}
 			f := &r.stack[k-1]
-			if len(f.arr) == cap(f.arr) {
-				na := make([]Result, len(f.arr), min(f.want, growElems*cap(f.arr)))
-				copy(na, f.arr)
-				f.arr = na
+			if f.packing && packable(v) {
+				f.packElem(unsafe.Slice(unsafe.StringData(v.str), len(v.str)))
+			} else {
+				if f.packing {
+					f.unpack()
+				}
+				if len(f.arr) == cap(f.arr) {
+					na := make([]Result, len(f.arr), min(f.want, growElems*cap(f.arr)))
+					copy(na, f.arr)
+					f.arr = na
+				}
+				f.arr = append(f.arr, v)
 			}
-			f.arr = append(f.arr, v)
-			if len(f.arr) < f.want {
+			if f.count() < f.want {
 				break
 			}
-			typ, arr := f.typ, f.arr
+			done := *f
 			*f = frame{}
 			r.stack = r.stack[:k-1]
-			if typ == '|' {
+			if done.typ == '|' {
 				break // attributes describe the next value, which we read instead
 			}
-			v = aggregate(typ, arr)
+			if done.packing {
+				v = packedAggregate(done.typ, done.pack, done.packed)
+			} else {
+				v = aggregate(done.typ, done.arr)
+			}
 		}
 	}
 }
@@ -417,9 +437,14 @@ func (r *respReader) readBody() (Result, error) {
 			return Result{}, protoErr("bulk not terminated by CRLF")
 		}
 		r.r += n + 2
-		if len(r.stack) > 0 && n <= slabMax {
+		switch {
+		case len(r.stack) > 0 && n <= slabMax && b.typ == '$' && r.stack[len(r.stack)-1].packing:
+			// The frame copies it into its packed buffer at once, before
+			// any read can reuse the buffer this string views.
+			s = unsafe.String(unsafe.SliceData(p), n)
+		case len(r.stack) > 0 && n <= slabMax:
 			s = r.slabString(p[:n])
-		} else {
+		default:
 			s = string(p[:n])
 		}
 	} else {

@@ -28,7 +28,12 @@ func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error)
 	if len(r.stack) >= maxDepth {
 		return Result{}, false, protoErr("nesting too deep")
 	}
-	r.stack = append(r.stack, frame{typ: typ, want: elems, arr: make([]Result, 0, min(elems, preallocElems))})
+	if typ == '*' || typ == '~' || typ == '%' {
+		// Packed until an element is not a short bulk string (packed.go).
+		r.stack = append(r.stack, frame{typ: typ, want: elems, packing: true})
+	} else {
+		r.stack = append(r.stack, frame{typ: typ, want: elems, arr: make([]Result, 0, min(elems, preallocElems))})
+	}
 	return Result{}, false, nil
 }
 
@@ -40,7 +45,7 @@ func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error)
 // string not all here, a long one, a malformed header, the frame's last
 // element or a full array) is left to it, nothing consumed.
 func (r *respReader) bulkRun(f *frame) {
-	for len(f.arr) < cap(f.arr) && len(f.arr)+1 < f.want {
+	for (f.packing || len(f.arr) < cap(f.arr)) && f.count()+1 < f.want {
 		buf := r.buf[r.r:r.w]
 		if len(buf) < 4 || buf[0] != '$' {
 			return
@@ -60,7 +65,11 @@ func (r *respReader) bulkRun(f *frame) {
 			return // the general path reports it where it arises
 		}
 		r.used += int64(n) + resultSize
-		f.arr = append(f.arr, Result{kind: KindBulk, str: r.slabString(buf[i+2 : i+2+n])})
+		if f.packing {
+			f.packElem(buf[i+2 : i+2+n])
+		} else {
+			f.arr = append(f.arr, Result{kind: KindBulk, str: r.slabString(buf[i+2 : i+2+n])})
+		}
 		r.r += end
 	}
 }

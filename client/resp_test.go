@@ -185,7 +185,7 @@ func FuzzReader(f *testing.F) {
 			f.Add(data)
 		}
 	}
-	for _, s := range []string{"+OK\r\n", "$-1\r\n", "*1\r\n*1\r\n:1\r\n", ",1.5\r\n#t\r\n_\r\n", "%1\r\n+a\r\n:1\r\n", ">1\r\n+x\r\n", "|1\r\n+a\r\n+b\r\n:1\r\n", "=5\r\ntxt:a\r\n", "!3\r\nERR\r\n", "(12\r\n"} {
+	for _, s := range []string{"+OK\r\n", "$-1\r\n", "*1\r\n*1\r\n:1\r\n", ",1.5\r\n#t\r\n_\r\n", "%1\r\n+a\r\n:1\r\n", ">1\r\n+x\r\n", "|1\r\n+a\r\n+b\r\n:1\r\n", "=5\r\ntxt:a\r\n", "!3\r\nERR\r\n", "(12\r\n", "*3\r\n$1\r\na\r\n$0\r\n\r\n:1\r\n", "%1\r\n$1\r\nk\r\n$1\r\nv\r\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -211,6 +211,9 @@ func FuzzReader(f *testing.F) {
 			_ = r.String()
 			_, _ = r.Slice()
 			_, _ = r.Value()
+			if r.isAggregate() {
+				checkViews(t, r) // packed or not, every view agrees
+			}
 		}
 	})
 }
@@ -250,8 +253,9 @@ func TestBulkRunMatchesGeneralPath(t *testing.T) {
 	}
 	a, errA := fast.readReply()
 	b, errB := slow.readReply()
-	if errA != nil || errB != nil || a.String() != b.String() || len(a.arr) != 3000 || a.arr[2999].str != "e2999" {
-		t.Fatalf("long array: %v %v, %d elements", errA, errB, len(a.arr))
+	last, _ := a.at(2999)
+	if errA != nil || errB != nil || a.String() != b.String() || a.Len() != 3000 || last.str != "e2999" {
+		t.Fatalf("long array: %v %v, %d elements", errA, errB, a.Len())
 	}
 
 	// A malformed element inside a run fails as the general path fails it.

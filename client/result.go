@@ -189,10 +189,12 @@ func (r Result) isAggregate() bool {
 }
 
 // Results returns the elements of an array (or RESP3 map, set, push) reply.
-// The slice is the Result's own; do not modify it.
+// Do not modify the slice: it may be the Result's own. An array of short
+// strings is kept packed (see Len and All, which do not allocate), and
+// Results builds its slice anew on each call.
 func (r Result) Results() ([]Result, error) {
 	if r.isAggregate() {
-		return r.arr, nil
+		return r.elems(), nil
 	}
 	return nil, r.typeErr("array")
 }
@@ -204,8 +206,8 @@ func (r Result) Slice() ([]any, error) {
 	if !r.isAggregate() {
 		return nil, r.typeErr("array")
 	}
-	out := make([]any, len(r.arr))
-	for i, e := range r.arr {
+	out := make([]any, r.Len())
+	for i, e := range r.All() {
 		out[i] = e.value()
 	}
 	return out, nil
@@ -236,13 +238,17 @@ func (r Result) value() any {
 		s, _ := r.Slice()
 		return s
 	case KindMap, KindNodes:
-		m := make(map[string]any, len(r.arr)/2)
-		for i := 0; i+1 < len(r.arr); i += 2 {
-			k, err := r.arr[i].Text()
-			if err != nil {
-				k = r.arr[i].String()
+		m := make(map[string]any, r.Len()/2)
+		var k string
+		for i, e := range r.All() {
+			if i%2 == 0 {
+				var err error
+				if k, err = e.Text(); err != nil {
+					k = e.String()
+				}
+				continue
 			}
-			m[k] = r.arr[i+1].value()
+			m[k] = e.value()
 		}
 		return m
 	}
@@ -255,7 +261,14 @@ func (r Result) Strings() ([]string, error) {
 	if !r.isAggregate() {
 		return nil, r.typeErr("array")
 	}
-	out := make([]string, len(r.arr))
+	out := make([]string, r.Len())
+	if r.packed() {
+		s := r.str
+		for i := range out {
+			out[i], s = nextPacked(s)
+		}
+		return out, nil
+	}
 	for i, e := range r.arr {
 		if e.kind == KindNil {
 			continue
@@ -302,7 +315,7 @@ func (r Result) format(b *strings.Builder) {
 		}
 	default:
 		b.WriteByte('[')
-		for i, e := range r.arr {
+		for i, e := range r.All() {
 			if i > 0 {
 				b.WriteString(", ")
 			}
