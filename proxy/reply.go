@@ -156,18 +156,18 @@ func (w *replyWriter) result(r client.Result) {
 		v, _ := r.Bool()
 		w.bool(v)
 	case client.KindArray, client.KindMap, client.KindSet, client.KindPush:
-		elems, _ := r.Results()
+		n := r.Len()
 		switch r.Kind() {
 		case client.KindMap:
-			w.mapOf(len(elems) / 2)
+			w.mapOf(n / 2)
 		case client.KindSet:
-			w.setOf(len(elems))
+			w.setOf(n)
 		case client.KindPush:
-			w.push(len(elems))
+			w.push(n)
 		default:
-			w.array(len(elems))
+			w.array(n)
 		}
-		for _, e := range elems {
+		for _, e := range r.All() {
 			w.result(e)
 		}
 	default:
