@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"iter"
+	"sync"
 	"unsafe"
 )
 
@@ -149,31 +150,74 @@ func concat(parts []Result) Result {
 }
 
 // The reader's side: a frame packs its elements while each is a short bulk
-// string, and unpacks into arr at the first that is not.
+// string, and unpacks into arr at the first that is not. Its elements go
+// first into a pooled scratch buffer, so an array that fits (MGET, HGETALL,
+// a page of SCAN) is allocated once at its exact size when it completes;
+// one that outgrows the scratch moves to a buffer sized from the thousands
+// of elements already seen. Each packing frame has a scratch of its own.
+
+// packScratch is the scratch buffers' size.
+const packScratch = 64 << 10
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, packScratch); return &b }}
 
 // packable reports an element a packing frame can keep.
 func packable(v Result) bool { return v.kind == KindBulk && len(v.str) <= slabMax }
 
-// packElem appends one element to f's packed buffer. The buffer grows towards
-// what the frame's announced count would take at the average element size
-// so far, but at most packGrow-fold at a time: a hostile count costs at most
-// a multiple of the bytes that really arrived.
+// packElem appends one element to f's packed buffer.
 func (f *frame) packElem(elem []byte) {
-	need := len(f.pack) + packedSize(len(elem))
-	if need > cap(f.pack) {
-		per := packedSize(len(elem))
-		if f.packed > 0 {
-			per = (len(f.pack) + f.packed - 1) / f.packed
-		}
-		est := len(f.pack) + (f.want-f.packed)*per
-		est += est / 16
-		c := max(need, min(est, packGrow*max(cap(f.pack), packFirst/packGrow)))
-		nb := make([]byte, len(f.pack), c)
+	if f.pack == nil {
+		f.scratch = scratchPool.Get().(*[]byte)
+		f.pack = (*f.scratch)[:0]
+	}
+	if need := len(f.pack) + packedSize(len(elem)); need > cap(f.pack) {
+		nb := make([]byte, len(f.pack), f.packCap(need))
 		copy(nb, f.pack)
+		f.releaseScratch()
 		f.pack = nb
 	}
 	f.pack = appendPacked(f.pack, elem)
 	f.packed++
+}
+
+// packCap sizes f's packed buffer, which must take at least need bytes, for
+// the whole array: the elements so far, plus the rest at their average size
+// and a quarter more, for sizes that drift (keys numbered 1 to 100,000 grow
+// from 1 byte to 6). Out of the scratch, that is one allocation for most
+// arrays; a buffer already out of it at least doubles, so an array whose
+// elements keep growing is not copied element by element. It is at most
+// packFirst bytes or packGrow times the buffer so far: a hostile count costs
+// at most a multiple of the bytes that really arrived.
+func (f *frame) packCap(need int) int {
+	per := need - len(f.pack)
+	if f.packed > 0 {
+		per = max(per, (len(f.pack)+f.packed-1)/f.packed)
+	}
+	est := len(f.pack) + (f.want-f.packed)*per*5/4
+	if f.scratch == nil {
+		est = max(est, 2*cap(f.pack))
+	}
+	return max(need, min(est, max(packGrow*cap(f.pack), packFirst)))
+}
+
+// own moves f's elements out of the scratch, into a buffer of their exact
+// size, and returns the scratch to the pool.
+func (f *frame) own() {
+	if f.scratch == nil {
+		return
+	}
+	nb := make([]byte, len(f.pack))
+	copy(nb, f.pack)
+	f.releaseScratch()
+	f.pack = nb
+}
+
+func (f *frame) releaseScratch() {
+	if f.scratch != nil {
+		*f.scratch = f.pack[:0]
+		scratchPool.Put(f.scratch)
+		f.scratch = nil
+	}
 }
 
 // count is how many elements f holds.
@@ -188,6 +232,7 @@ func (f *frame) count() int {
 // packed buffer, which is never written again) so elements of any kind can
 // follow.
 func (f *frame) unpack() {
+	f.own()
 	arr := make([]Result, 0, min(f.want, max(preallocElems, 2*f.packed)))
 	s := unsafe.String(unsafe.SliceData(f.pack), len(f.pack))
 	for range f.packed {
@@ -199,9 +244,10 @@ func (f *frame) unpack() {
 }
 
 // packedAggregate is the Result of a frame that stayed packed.
-func packedAggregate(typ byte, pack []byte, n int) Result {
-	r := aggregate(typ, nil)
-	r.str = unsafe.String(unsafe.SliceData(pack), len(pack))
-	r.num = int64(n)
+func packedAggregate(f *frame) Result {
+	f.own()
+	r := aggregate(f.typ, nil)
+	r.str = unsafe.String(unsafe.SliceData(f.pack), len(f.pack))
+	r.num = int64(f.packed)
 	return r
 }

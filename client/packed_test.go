@@ -141,6 +141,26 @@ func TestPackedArrays(t *testing.T) {
 	}
 	checkViews(t, r)
 	checkViews(t, inner)
+	// An array inside a packing array packs into a scratch of its own:
+	// "a", in the outer one's, must survive it.
+	r = parseThreeWays(t, "*3\r\n"+bulk("a")+"*2\r\n"+bulk("b")+bulk("c")+bulk("d"))
+	if r.packed() || r.String() != `["a", ["b", "c"], "d"]` {
+		t.Fatalf("array inside a packing array: %s", r)
+	}
+	// Past the scratch: 20,000 elements of 0 to 20 bytes (about 250 KB).
+	var big strings.Builder
+	var want []string
+	fmt.Fprintf(&big, "*20000\r\n")
+	for i := range 20000 {
+		e := strings.Repeat(string(rune('a'+i%26)), i%21)
+		want = append(want, e)
+		big.WriteString(bulk(e))
+	}
+	r = parseThreeWays(t, big.String())
+	if got, err := r.Strings(); !r.packed() || err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("20,000 elements: packed %v, %d elements, %v", r.packed(), len(got), err)
+	}
+	checkViews(t, r)
 	m, err := parseThreeWays(t, "%2\r\n"+bulk("k1")+bulk("v1")+bulk("k2")+bulk("v2")).Value()
 	if err != nil || !reflect.DeepEqual(m, map[string]any{"k1": "v1", "k2": "v2"}) {
 		t.Fatalf("map Value = %#v %v", m, err)
@@ -151,11 +171,11 @@ func TestPackedArrays(t *testing.T) {
 	}
 }
 
-// A packed array is sized from the elements that arrived: a header
-// announcing millions of elements followed by a few costs a few, not
-// millions.
+// A packed array that outgrows its scratch is sized for its announced
+// count, but a header announcing 16 million elements followed by 80 KB of
+// them costs at most packFirst (1 MiB), not the 80 MB the count asks for.
 func TestPackedArrayHostileCount(t *testing.T) {
-	in := "*16000000\r\n" + strings.Repeat(bulk("abc"), 1000)
+	in := "*16000000\r\n" + strings.Repeat(bulk("abc"), 20_000)
 	rd := newRespReader(strings.NewReader(in))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -164,10 +184,10 @@ func TestPackedArrayHostileCount(t *testing.T) {
 	if err == nil {
 		t.Fatal("a truncated array parsed")
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
-		t.Fatalf("1000 elements of a 16M-element header allocated %d bytes", got)
+	if got := after.TotalAlloc - before.TotalAlloc; got > packFirst+64<<10 {
+		t.Fatalf("20,000 elements of a 16M-element header allocated %d bytes", got)
 	}
-	if f := rd.stack[0]; !f.packing || f.packed != 1000 || cap(f.pack) > packGrow*packGrow*packFirst {
+	if f := rd.stack[0]; !f.packing || f.packed != 20_000 || f.scratch != nil || cap(f.pack) > packFirst {
 		t.Fatalf("frame: packing %v, %d elements, %d bytes of buffer", f.packing, f.packed, cap(f.pack))
 	}
 }

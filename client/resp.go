@@ -33,10 +33,11 @@ const (
 	minSlab  = 64
 	slabSize = 32 << 10
 	slabMax  = 256 // longer strings get their own allocation
-	// A packing array's buffer (packed.go) starts at up to packFirst
-	// bytes and grows at most packGrow-fold at a time.
-	packFirst = 4 << 10
-	packGrow  = 8
+	// A packing array that outgrows its scratch (packed.go) is sized for
+	// its announced count, but at most packFirst bytes or packGrow times
+	// the buffer so far.
+	packFirst = 1 << 20
+	packGrow  = 16
 	// resultSize is what one element costs in memory, for the reply cap.
 	resultSize = int64(unsafe.Sizeof(Result{}))
 )
@@ -89,9 +90,11 @@ type frame struct {
 	arr  []Result
 	// While packing, the elements so far are short bulk strings held in
 	// pack (packed.go) and counted by packed; arr is unused until unpack.
+	// pack is the pooled scratch while scratch is set.
 	packing bool
 	pack    []byte
 	packed  int
+	scratch *[]byte
 }
 
 type bulkState struct {
@@ -303,16 +306,16 @@ func (r *respReader) parse() (Result, error) {
 			if f.count() < f.want {
 				break
 			}
-			done := *f
+			typ := f.typ
+			if f.packing {
+				v = packedAggregate(f)
+			} else {
+				v = aggregate(typ, f.arr)
+			}
 			*f = frame{}
 			r.stack = r.stack[:k-1]
-			if done.typ == '|' {
+			if typ == '|' {
 				break // attributes describe the next value, which we read instead
-			}
-			if done.packing {
-				v = packedAggregate(done.typ, done.pack, done.packed)
-			} else {
-				v = aggregate(done.typ, done.arr)
 			}
 		}
 	}

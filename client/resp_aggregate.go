@@ -47,31 +47,44 @@ func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error)
 func (r *respReader) bulkRun(f *frame) {
 	for (f.packing || len(f.arr) < cap(f.arr)) && f.count()+1 < f.want {
 		buf := r.buf[r.r:r.w]
-		if len(buf) < 4 || buf[0] != '$' {
-			return
-		}
-		n, i := 0, 1
-		for ; i < len(buf) && i <= 3 && buf[i] >= '0' && buf[i] <= '9'; i++ {
-			n = n*10 + int(buf[i]-'0')
-		}
-		if i == 1 || n > slabMax {
-			return
-		}
-		end := i + 2 + n + 2 // header, CRLF, payload, CRLF
-		if len(buf) < end || buf[i] != '\r' || buf[i+1] != '\n' || buf[end-2] != '\r' || buf[end-1] != '\n' {
+		n, end, ok := shortBulk(buf)
+		if !ok {
 			return
 		}
 		if r.limit > 0 && r.used+int64(n)+resultSize > r.limit {
 			return // the general path reports it where it arises
 		}
 		r.used += int64(n) + resultSize
+		p := buf[end-2-n : end-2]
 		if f.packing {
-			f.packElem(buf[i+2 : i+2+n])
+			f.packElem(p)
 		} else {
-			f.arr = append(f.arr, Result{kind: KindBulk, str: r.slabString(buf[i+2 : i+2+n])})
+			f.arr = append(f.arr, Result{kind: KindBulk, str: r.slabString(p)})
 		}
 		r.r += end
 	}
+}
+
+// shortBulk parses the bulk string of at most slabMax bytes that buf starts
+// with ("$3\r\nfoo\r\n"), if it is there whole: its length and the bytes it
+// takes (header, CRLF, payload, CRLF). A long one, a nil, a malformed header
+// or a string not all here is not ok.
+func shortBulk(buf []byte) (n, end int, ok bool) {
+	if len(buf) < 4 || buf[0] != '$' {
+		return 0, 0, false
+	}
+	i := 1
+	for ; i < len(buf) && i <= 3 && buf[i] >= '0' && buf[i] <= '9'; i++ {
+		n = n*10 + int(buf[i]-'0')
+	}
+	if i == 1 || n > slabMax {
+		return 0, 0, false
+	}
+	end = i + 2 + n + 2
+	if len(buf) < end || buf[i] != '\r' || buf[i+1] != '\n' || buf[end-2] != '\r' || buf[end-1] != '\n' {
+		return 0, 0, false
+	}
+	return n, end, true
 }
 
 // slabString copies p (at most slabMax bytes) into the reply's slab and
