@@ -26,7 +26,10 @@
 // the cluster promotes a new owner, rather than at its deadline. Replies are Results: Err, Text, Int64, Bytes, Slice and
 // friends convert them, and IsNil (or errors.Is(err, ErrNil)) tells a nil
 // reply from an empty string. Error replies match their kind:
-// errors.Is(err, ErrClusterDown), errors.As(err, &*Error).
+// errors.Is(err, ErrClusterDown), errors.As(err, &*Error). An array of short
+// strings (LRANGE, MGET, HGETALL, KEYS) is kept packed, its elements' bytes
+// in one buffer (packed.go): Strings slices it, Len and All read it without
+// allocating, and Results builds a []Result on each call.
 //
 // Commands without one slot go where the server's command tips say
 // (fanout.go): DBSIZE, KEYS, FLUSHALL, SCRIPT EXISTS and the like run on

@@ -51,3 +51,38 @@ func Example() {
 	// missing key is nil: true
 	// visits: 3 1
 }
+
+// An array of short strings is kept packed: All walks it without
+// allocating, Strings slices it into a []string.
+func ExampleResult_All() {
+	cluster, err := clustertest.Start(clustertest.Options{Masters: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.New(ctx, client.Options{Addrs: cluster.Addrs()[:1]})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	for _, k := range []string{"a", "b", "c"} {
+		c.Do(ctx, "SET", "{cart}"+k, "item-"+k)
+	}
+	res := c.Do(ctx, "MGET", "{cart}a", "{cart}b", "{cart}c")
+	fmt.Println(res.Len(), "elements")
+	for i, e := range res.All() {
+		v, _ := e.Text()
+		fmt.Println(i, v)
+	}
+	// Output:
+	// 3 elements
+	// 0 item-a
+	// 1 item-b
+	// 2 item-c
+}

@@ -16,9 +16,8 @@ import (
 // what it did.
 //
 // A packed Result is an Array, Set or Map whose arr is nil, whose num is
-// the element count (never 0: an empty aggregate has a non-nil empty arr or
-// nothing to pack) and whose str holds each element as a uvarint length then
-// its bytes. Elements are at most slabMax bytes, so a length takes one or two
+// the element count (never 0: an empty aggregate is never packed) and whose
+// str holds each element as a uvarint length then its bytes. Elements are at most slabMax bytes, so a length takes one or two
 // bytes.
 
 // packed reports a Result kept in the packed form.
@@ -40,7 +39,7 @@ func appendPacked(b, elem []byte) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(elem))), elem...)
 }
 
-// packedSize is what elem takes in a packed buffer.
+// packedSize is what an element of n bytes takes in a packed buffer.
 func packedSize(n int) int {
 	if n < 0x80 {
 		return n + 1
