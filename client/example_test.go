@@ -55,21 +55,12 @@ func Example() {
 // An array of short strings is kept packed: All walks it without
 // allocating, Strings slices it into a []string.
 func ExampleResult_All() {
-	cluster, err := clustertest.Start(clustertest.Options{Masters: 3})
+	c, ctx, stop, err := exampleClient()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer cluster.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.New(ctx, client.Options{Addrs: cluster.Addrs()[:1]})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close()
+	defer stop()
 
 	for _, k := range []string{"a", "b", "c"} {
 		c.Do(ctx, "SET", "{cart}"+k, "item-"+k)
@@ -85,4 +76,21 @@ func ExampleResult_All() {
 	// 0 item-a
 	// 1 item-b
 	// 2 item-c
+}
+
+// exampleClient is the setup Example spells out: a client of an
+// in-process cluster, with a ctx that bounds the example.
+func exampleClient() (*client.Client, context.Context, func(), error) {
+	cluster, err := clustertest.Start(clustertest.Options{Masters: 3})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c, err := client.New(ctx, client.Options{Addrs: cluster.Addrs()[:1]})
+	if err != nil {
+		cancel()
+		cluster.Close()
+		return nil, nil, nil, err
+	}
+	return c, ctx, func() { c.Close(); cancel(); cluster.Close() }, nil
 }

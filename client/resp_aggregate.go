@@ -41,9 +41,10 @@ func (r *respReader) aggregateHeader(typ byte, hdr []byte) (Result, bool, error)
 // strings ("$3\r\nfoo\r\n") that are there whole: the elements of LRANGE,
 // MGET, HGETALL and their like. It is the general path unrolled for its
 // commonest case and does exactly what that path would, element by element
-// (the same charges, the same slab); anything else (another type, a nil, a
-// string not all here, a long one, a malformed header, the frame's last
-// element or a full array) is left to it, nothing consumed.
+// (the same charges, the same slab or packed buffer); anything else
+// (another type, a nil, a string not all here, a long one, a malformed
+// header, the frame's last element or a full array) is left to it, nothing
+// consumed.
 func (r *respReader) bulkRun(f *frame) {
 	for (f.packing || len(f.arr) < cap(f.arr)) && f.count()+1 < f.want {
 		buf := r.buf[r.r:r.w]
