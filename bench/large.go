@@ -240,7 +240,7 @@ func runLarge(cfg *config, t *target) error {
 	if err := fillLarge(ctx, sr, rows); err != nil {
 		return fmt.Errorf("fill: %w", err)
 	}
-	var names []string
+	var names, kinds []string
 	var drivers []largeDriver
 	defer func() {
 		for _, d := range drivers {
@@ -252,8 +252,27 @@ func runLarge(cfg *config, t *target) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", as, err)
 		}
-		names = append(names, as)
+		names, kinds = append(names, as), append(kinds, name)
 		drivers = append(drivers, d)
+		return nil
+	}
+	// redialAll gives every client new connections. Two connections of one
+	// process are not alike: the kernel paces and buffers each by its own
+	// history (ss showed two connections of one loop paced at 22 and 104
+	// Gbit/s), and in one run the A/A control, the very same code, was 47%
+	// slower than slotrouter on GET 1 MiB for a whole row. Dialling anew
+	// each round deals every client a fresh hand.
+	redialAll := func() error {
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for i := range drivers {
+			d, err := dialLarge(dctx, kinds[i], t.seed)
+			if err != nil {
+				return fmt.Errorf("%s: redial: %w", names[i], err)
+			}
+			drivers[i].Close()
+			drivers[i] = d
+		}
 		return nil
 	}
 	for _, s := range cfg.clients {
@@ -309,6 +328,11 @@ func runLarge(cfg *config, t *target) error {
 		runtime.GC() // each row starts without the last row's garbage
 		tallies := map[bool][]largeTally{false: make([]largeTally, len(drivers)), true: make([]largeTally, len(drivers))}
 		for n := range largeOps(r) * cfg.rounds {
+			if cfg.redial && n > 0 && n%largeOps(r) == 0 {
+				if err := redialAll(); err != nil {
+					return err
+				}
+			}
 			order.Shuffle(len(turns), func(a, b int) { turns[a], turns[b] = turns[b], turns[a] })
 			for _, tn := range turns {
 				t := &tallies[tn.dl][tn.i]
@@ -340,7 +364,7 @@ func runLarge(cfg *config, t *target) error {
 			}
 		}
 	}
-	out := largeTable(rows, names, cells, cfg.rounds) + "\n" + pairTable(rows, names, cells, pairs, inServer)
+	out := largeTable(rows, names, cells, cfg.rounds, cfg.redial) + "\n" + pairTable(rows, names, cells, pairs, inServer)
 	fmt.Print(out)
 	if cfg.out != "" {
 		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
@@ -352,9 +376,13 @@ func runLarge(cfg *config, t *target) error {
 }
 
 // largeTable is each client's throughput and allocation per cell.
-func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rounds int) string {
+func largeTable(rows []largeRow, names []string, cells map[string]largeCell, rounds int, redial bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call in a shuffled order) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full. %q is a second slotrouter client, the control that measures this run's resolution.\n\n", machineHeaderShort(), rounds, controlName)
+	conns := "each client keeps its connections for the whole run"
+	if redial {
+		conns = "every client dials new connections at each round"
+	}
+	fmt.Fprintf(&b, "# Large replies\n\n%s\n\nPayload MB/s at the median call (time per reply in brackets; %d rounds of calls, the clients and modes taking turns call by call in a shuffled order; %s) and bytes allocated per payload byte, one goroutine. Every key has its own value; every reply was checked in full. %q is a second slotrouter client, the control that measures this run's resolution.\n\n", machineHeaderShort(), rounds, conns, controlName)
 	tableHead(&b, []string{"reply", "ctx"}, names, []string{"{} MB/s", "{} alloc/B"}, nil)
 	for _, r := range rows {
 		for _, dl := range []bool{false, true} {

@@ -41,6 +41,7 @@ type config struct {
 	pubsub      bool
 	large       bool
 	largeRows   string
+	redial      bool // -large: every client dials anew each round
 	cache       bool
 	pin         bool
 	cpuprofile  string
@@ -67,10 +68,11 @@ func parseFlags() (*config, error) {
 		cache    = flag.Bool("cache", false, "run only the client-side caching table (DoCache GET of 256 hot keys, slotrouter vs rueidis) into cache.md")
 		large    = flag.Bool("large", false, "run only the large-reply table (LRANGE 10k/100k, GET 1/16/100 MiB, with and without a deadline) into large.md")
 		lrows    = flag.String("rows", "", `with -large, a comma-separated subset of its rows, e.g. "GET 1 MiB,GET 100 MiB"`)
+		redial   = flag.Bool("redial", true, "with -large, every client closes its connections and dials anew at each round, so no client keeps one connection's kernel state (pacing, buffers) for the whole row")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (run one client to see where its time goes)")
 	)
 	flag.Parse()
-	c := &config{cpuprofile: *cpuprof, dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, largeRows: *lrows, cache: *cache, pin: *pinned}
+	c := &config{cpuprofile: *cpuprof, dur: *dur, warm: *warm, rounds: *rounds, failover: *failover, ceiling: *ceil, out: *out, nodeTimeout: *nt, pubsub: *pubsub, large: *large, largeRows: *lrows, redial: *redial, cache: *cache, pin: *pinned}
 	if *quick {
 		c.dur, c.warm, c.rounds, *gs = 400*time.Millisecond, 100*time.Millisecond, 1, "1,16,64"
 	}
