@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -68,6 +69,35 @@ func newTestClient(t *testing.T, cl *redistest.Cluster, o Options) *Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// testLogger sends a client's logs, Debug included, to t.Log, so that a
+// failing test shows the client's own account of what it did (t.Log prints
+// only for a failed test, or with -v). Call it before newTestClient: its
+// cleanup then runs after the client's Close, and drops anything later.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &tLogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tLogWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *tLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
 }
 
 // errorStat is the count of error replies of kind (e.g. "READONLY") the

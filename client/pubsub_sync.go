@@ -220,6 +220,7 @@ func (s *Subscription) sync(ctx context.Context, g *subGroup) error {
 			t.addr = addr
 			final, done = t.failed(ctx, err, true)
 		}
+		s.log.Debug("slotrouter: subscribe attempt failed", "addr", addr, "try", t.tries, "err", err)
 		if done {
 			return final.Err()
 		}
