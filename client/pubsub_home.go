@@ -140,6 +140,9 @@ func (s *Subscription) lose(g *subGroup, since time.Time, cause error) {
 func (s *Subscription) rehome(g *subGroup) {
 	defer s.wg.Done()
 	for {
+		// Taken before the try, so a view that arrives while it fails
+		// ends the pause below: a new view is what the next try needs.
+		changed := s.c.router.Changed()
 		err := s.sync(s.ctx, g)
 		s.mu.Lock()
 		if s.closed || (err == nil && (g.empty() || s.usable(g))) {
@@ -152,6 +155,7 @@ func (s *Subscription) rehome(g *subGroup) {
 			s.log.Warn("slotrouter: re-subscribing failed; trying again", "err", err)
 			select {
 			case <-s.ctx.Done():
+			case <-changed:
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
