@@ -170,10 +170,7 @@ func (f *frame) packElem(elem []byte) {
 		f.pack = (*f.scratch)[:0]
 	}
 	if need := len(f.pack) + packedSize(len(elem)); need > cap(f.pack) {
-		nb := make([]byte, len(f.pack), f.packCap(need))
-		copy(nb, f.pack)
-		f.releaseScratch()
-		f.pack = nb
+		f.moveTo(f.packCap(need))
 	}
 	f.pack = appendPacked(f.pack, elem)
 	f.packed++
@@ -200,23 +197,24 @@ func (f *frame) packCap(need int) int {
 }
 
 // own moves f's elements out of the scratch, into a buffer of their exact
-// size, and returns the scratch to the pool.
+// size.
 func (f *frame) own() {
-	if f.scratch == nil {
-		return
+	if f.scratch != nil {
+		f.moveTo(len(f.pack))
 	}
-	nb := make([]byte, len(f.pack))
-	copy(nb, f.pack)
-	f.releaseScratch()
-	f.pack = nb
 }
 
-func (f *frame) releaseScratch() {
+// moveTo copies f's elements into a new buffer of capacity c, returning
+// the scratch, if f had it, to the pool.
+func (f *frame) moveTo(c int) {
+	nb := make([]byte, len(f.pack), c)
+	copy(nb, f.pack)
 	if f.scratch != nil {
 		*f.scratch = f.pack[:0]
 		scratchPool.Put(f.scratch)
 		f.scratch = nil
 	}
+	f.pack = nb
 }
 
 // count is how many elements f holds.
@@ -233,18 +231,25 @@ func (f *frame) count() int {
 func (f *frame) unpack() {
 	f.own()
 	arr := make([]Result, 0, min(f.want, max(preallocElems, 2*f.packed)))
-	s := unsafe.String(unsafe.SliceData(f.pack), len(f.pack))
-	for range f.packed {
-		var e string
-		e, s = nextPacked(s)
-		arr = append(arr, Result{kind: KindBulk, str: e})
+	for _, e := range f.packedResult().All() {
+		arr = append(arr, e)
 	}
 	f.arr, f.pack, f.packed, f.packing = arr, nil, 0, false
 }
 
-// packedAggregate is the Result of a frame that stayed packed.
-func packedAggregate(f *frame) Result {
+// result is the Result of a full frame.
+func (f *frame) result() Result {
+	if !f.packing {
+		return aggregate(f.typ, f.arr)
+	}
 	f.own()
+	return f.packedResult()
+}
+
+// packedResult views f's packed elements as a packed Result (with none, an
+// aggregate without elements). Call own first: a Result must not view the
+// scratch.
+func (f *frame) packedResult() Result {
 	r := aggregate(f.typ, nil)
 	r.str = unsafe.String(unsafe.SliceData(f.pack), len(f.pack))
 	r.num = int64(f.packed)

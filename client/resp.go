@@ -307,11 +307,7 @@ func (r *respReader) parse() (Result, error) {
 				break
 			}
 			typ := f.typ
-			if f.packing {
-				v = packedAggregate(f)
-			} else {
-				v = aggregate(typ, f.arr)
-			}
+			v = f.result()
 			*f = frame{}
 			r.stack = r.stack[:k-1]
 			if typ == '|' {
