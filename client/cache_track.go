@@ -47,8 +47,8 @@ func (k *cache) close() {
 // ["invalidate", nil] (a flush) drops everything read over p.
 func (k *cache) onPush(p *pipe, push Result) {
 	kind, _ := push.at(0)
-	keys, ok := push.at(1)
-	if push.Len() != 2 || !ok || kind.kind != KindBulk && kind.kind != KindString || kind.str != "invalidate" {
+	keys, _ := push.at(1)
+	if push.Len() != 2 || kind.kind != KindBulk && kind.kind != KindString || kind.str != "invalidate" {
 		return
 	}
 	if keys.kind == KindNil {
