@@ -3,9 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -29,13 +27,7 @@ func parseThreeWays(t *testing.T, in string) Result {
 		newRespReader(iotest.OneByteReader(strings.NewReader(in))),
 		newRespReader(&flaky{data: []byte(in), chunk: 3}),
 	} {
-		var r Result
-		var err error
-		for range 4*len(in) + 8 {
-			if r, err = rd.readReply(); !errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-		}
+		r, _, err := readPast(rd, 4*len(in)+8)
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}

@@ -237,6 +237,18 @@ func (f *flaky) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// readPast reads one reply from rd, reading again after each timeout a
+// flaky reader injects, at most tries times; timeouts is how many it met.
+func readPast(rd *respReader, tries int) (r Result, timeouts int, err error) {
+	for range tries {
+		if r, err = rd.readReply(); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return r, timeouts, err
+		}
+		timeouts++
+	}
+	return r, timeouts, err
+}
+
 // A reply cut by a timeout at any byte resumes where it stopped: the parse
 // finishes whatever the deadlines, each byte is read once, and the reply is
 // the same as without timeouts. (Before, the reader rewound to the reply's
@@ -257,16 +269,7 @@ func TestRespReaderResumesAfterTimeout(t *testing.T) {
 	for _, chunk := range []int{1, 7, 4096} {
 		f := &flaky{data: []byte(in), chunk: chunk}
 		rd := newRespReader(f)
-		var r Result
-		var err error
-		timeouts := 0
-		for {
-			r, err = rd.readReply()
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			timeouts++
-		}
+		r, timeouts, err := readPast(rd, 4*len(in)+8)
 		if err != nil {
 			t.Fatalf("chunk %d: %v", chunk, err)
 		}
@@ -279,12 +282,7 @@ func TestRespReaderResumesAfterTimeout(t *testing.T) {
 				t.Fatalf("chunk %d: element %d = %q, want %q", chunk, i, arr[3+i].str, want)
 			}
 		}
-		for {
-			r, err = rd.readReply()
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-		}
+		r, _, err = readPast(rd, 4*len(in)+8)
 		if err != nil || r.String() != `"OK"` {
 			t.Fatalf("chunk %d: next reply: %s %v", chunk, r, err)
 		}
