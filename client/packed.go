@@ -131,7 +131,7 @@ func concat(parts []Result) Result {
 		}
 	}
 	if allPacked && n > 0 {
-		b := make([]byte, 0, size)
+		b := makeNoZero(size)
 		for _, p := range parts {
 			if p.packed() {
 				b = append(b, p.str...)
@@ -207,7 +207,7 @@ func (f *frame) own() {
 // moveTo copies f's elements into a new buffer of capacity c, returning
 // the scratch, if f had it, to the pool.
 func (f *frame) moveTo(c int) {
-	nb := make([]byte, len(f.pack), c)
+	nb := makeNoZero(c)[:len(f.pack)]
 	copy(nb, f.pack)
 	if f.scratch != nil {
 		*f.scratch = f.pack[:0]

@@ -456,7 +456,7 @@ func (r *respReader) readBody() (Result, error) {
 					return Result{}, err
 				}
 			}
-			b.out = make([]byte, 0, n)
+			b.out = makeNoZero(n)
 		}
 		for len(b.out) < n {
 			if r.buffered() > 0 {

@@ -98,7 +98,7 @@ func (r *respReader) slabString(p []byte) string {
 		// like this one, so a long array gets full slabs at once.
 		f := &r.stack[len(r.stack)-1]
 		guess := (f.want - len(f.arr)) * max(n, 8)
-		r.slab = make([]byte, 0, min(slabSize, max(minSlab, guess, 2*cap(r.slab))))
+		r.slab = makeNoZero(min(slabSize, max(minSlab, guess, 2*cap(r.slab))))
 	}
 	at := len(r.slab)
 	r.slab = append(r.slab, p...)

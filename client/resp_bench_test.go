@@ -43,3 +43,25 @@ func BenchmarkReadArray(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadBulk parses a GET-shaped reply: one bulk string of 1 MiB or
+// 16 MiB, which the reader reads straight into the value's own allocation.
+func BenchmarkReadBulk(b *testing.B) {
+	for _, n := range []int{1 << 20, 16 << 20} {
+		data := append(fmt.Appendf(nil, "$%d\r\n", n), bytes.Repeat([]byte{'v'}, n)...)
+		data = append(data, "\r\n"...)
+		b.Run(fmt.Sprintf("%dMiB", n>>20), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			src := bytes.NewReader(data)
+			rd := newRespReader(src)
+			for b.Loop() {
+				src.Reset(data)
+				res, err := rd.readReply()
+				if err != nil || len(res.str) != n {
+					b.Fatalf("%d bytes, %v", len(res.str), err)
+				}
+			}
+		})
+	}
+}
