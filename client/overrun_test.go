@@ -15,9 +15,9 @@ import (
 // How late a call may return after its ctx deadline.
 //
 // overrunCap is the raw bound: nothing is subtracted from it, ever. The
-// client leaves at the deadline itself (the read deadline is the ctx's, or
-// cancelPoll ahead; a dial, a learning or a full node is waited for in a
-// select on ctx), so what remains is the Go runtime and the OS handing the
+// client leaves at the deadline itself (the ctx's end interrupts the read;
+// a dial, a learning or a full node is waited for in a select on ctx), so
+// what remains is the Go runtime and the OS handing the
 // returning goroutine a CPU. On a 2-core box under -race, with other
 // processes competing, that has measured up to ~0.3 s; 500 ms bounds it
 // with a margin and still catches any wait of the client's own design (a

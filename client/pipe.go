@@ -58,16 +58,18 @@ type pipe struct {
 	causeOp   string
 	cause     error
 
-	// reading is the reader role: whoever set it owns rd, pend, head and
-	// rdl. Outstanding calls always have a holder (or one about to CAS).
+	// reading is the reader role: whoever set it owns rd, pend, head,
+	// stale and ws. Outstanding calls always have a holder (or one about to
+	// CAS).
 	reading atomic.Bool
 	pend    []*call // calls taken from the queue, in order; pend[head:] unanswered
 	head    int
-	rdl     time.Time // read deadline in force on conn
+	stale   bool       // a fired cancel watch may have left the read deadline in the past
+	ws      watchState // cancel watches (pipe_cancel.go)
 
 	handovers atomic.Int32 // writes finished by a goroutine after a caller's deadline (diagnostics)
 	bgReaders atomic.Int32 // background readers started (diagnostics)
-	wakes     atomic.Int32 // read deadlines that woke a caller before its reply (diagnostics)
+	wakes     atomic.Int32 // callers whose ctx ended before their reply (diagnostics)
 	wave      atomic.Int32 // calls the reader took from the queue at its last refill
 	idleAt    atomic.Int64 // UnixNano when the reader role was last given up
 	broken    atomic.Bool  // fast-path check for node
@@ -358,6 +360,7 @@ func (p *pipe) fail(op string, err error) {
 	p.mu.Unlock()
 	p.broken.Store(true)
 	p.timer.Stop()
+	p.unkeep() // else a long-lived ctx would keep the dead pipe
 	// Report before closing: the reader fails the callers only after the
 	// close, so they can rely on the node having recorded the cause.
 	if p.onFail != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -18,19 +17,11 @@ import (
 // empty; under sustained concurrency it simply never runs dry, so replies
 // are read in bulk by one goroutine, as before.
 //
-// A caller reads under its ctx: the read deadline is its ctx deadline (and,
-// for a cancellable ctx, at most cancelPoll ahead, so a cancellation is seen
-// promptly; past the first poll, a cancellation interrupts the read
-// instead). When the deadline hits mid-reply the parse stops where it is
+// A caller reads under its ctx, which interrupts the read when it ends
+// (pipe_cancel.go). When that happens mid-reply the parse stops where it is
 // (respReader keeps its state) and the next reader, often the background
 // one, resumes it from that byte: leaving on time never desynchronises the
 // stream, and no byte of a reply is parsed twice.
-
-// cancelPoll bounds how late a caller reading its own reply notices that
-// its ctx was cancelled while the reply is young; past it, a cancellation
-// interrupts the read at once (a ctx deadline is exact: it is the read
-// deadline).
-const cancelPoll = 2 * time.Millisecond
 
 // next reads one reply and matches it to the FIFO. It returns the call the
 // reply completed, or nil when it only advanced one (an ASKING ack, one
@@ -110,15 +101,7 @@ func (p *pipe) release() {
 			p.failDesync()
 			return
 		}
-		now := time.Now()
-		if p.rdl.After(now) {
-			// A read deadline yet to come would fire on an idle pipe: a
-			// wake-up for nothing, once per call for a caller that pauses
-			// between calls.
-			p.rdl = time.Time{}
-			_ = p.conn.SetReadDeadline(time.Time{})
-		}
-		p.idleAt.Store(now.UnixNano())
+		p.idleAt.Store(time.Now().UnixNano())
 		p.reading.Store(false)
 		p.mu.Unlock()
 		return
@@ -131,9 +114,9 @@ func (p *pipe) release() {
 // readLoop is the background reader. persistent readers (TLS pipes) run
 // until the pipe fails; the others give the role up once the FIFO is empty.
 func (p *pipe) readLoop(persistent bool) {
-	if !p.rdl.IsZero() {
+	if p.stale {
 		_ = p.conn.SetReadDeadline(time.Time{})
-		p.rdl = time.Time{}
+		p.stale = false
 	}
 	for {
 		if !persistent && p.head == len(p.pend) {
@@ -168,26 +151,19 @@ func (p *pipe) readLoop(persistent bool) {
 // with the failure and the caller collects it like any waiter. Otherwise
 // err is nil once c's replies are in, or the ctx error when the caller
 // left first (c is then abandoned to the background reader).
-//
-// A cancellable ctx is first polled once, cancelPoll ahead, which costs
-// nothing when the reply comes within it, as most do. A reply that
-// outlasts that poll (a large value, a slow script, a blocking command) is
-// slow, and polling on would cost a timer, a wake-up and a deadline update
-// every cancelPoll (a 300 ms script woke its caller 130 times): from then
-// on the read deadline is the ctx's own and a cancellation interrupts the
-// read (watchCancel).
 func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
-	done := ctx.Done()
-	dl, hasDL := ctx.Deadline()
-	var w *cancelWatch
-	for {
-		if w == nil {
-			if err := p.armRead(done != nil, dl, hasDL); err != nil {
-				p.fail("read", err)
-				p.drain()
-				return false, nil
-			}
+	if p.stale {
+		// Cleared before the watch is active: one that fires from here on
+		// puts the deadline back in the past, and the read sees it.
+		if err := p.conn.SetReadDeadline(time.Time{}); err != nil {
+			p.fail("read", err)
+			p.drain()
+			return false, nil
 		}
+		p.stale = false
+	}
+	w, ended := p.watch(ctx)
+	for !ended {
 		cc, err := p.next()
 		if err == nil {
 			if cc == c {
@@ -200,109 +176,23 @@ func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
 			}
 			continue
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !errors.Is(err, os.ErrDeadlineExceeded) || w == nil {
 			p.endWatch(w)
 			p.fail("read", err)
 			p.drain()
 			return false, nil
 		}
-		p.rdl = aLongTimeAgo // spent: a new one is set before the next read
-		p.wakes.Add(1)
-		if cerr := ctx.Err(); cerr != nil || (hasDL && !time.Now().Before(dl)) {
-			p.endWatch(w)
-			c.state.Store(callAbandoned)
-			p.release()
-			if cerr == nil {
-				cerr = context.DeadlineExceeded // the poller fired a hair before ctx's timer
-			}
-			return true, cerr
-		}
-		if w == nil {
-			w = p.watchCancel(ctx)
-		}
-		if err := w.arm(p, dl); err != nil {
-			p.endWatch(w)
-			p.fail("read", err)
-			p.drain()
-			return false, nil
-		}
+		ended = true // only the watch sets a read deadline: ctx has ended
 	}
-}
-
-// cancelWatch interrupts the reader-role holder's read when its ctx is
-// cancelled, and never anyone else's: once the holder ends the watch, a
-// cancellation that comes later does nothing.
-type cancelWatch struct {
-	stop   func() bool
-	mu     sync.Mutex
-	active bool
-	fired  bool
-}
-
-func (p *pipe) watchCancel(ctx context.Context) *cancelWatch {
-	w := &cancelWatch{active: true}
-	w.stop = context.AfterFunc(ctx, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.active {
-			w.fired = true
-			_ = p.conn.SetReadDeadline(aLongTimeAgo)
-		}
-	})
-	return w
-}
-
-// arm makes dl (zero: none) the read deadline, unless w has fired: the
-// deadline in the past that it set must stand, or the read would outlast
-// the cancellation.
-func (w *cancelWatch) arm(p *pipe, dl time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.fired {
-		return nil
+	p.endWatch(w)
+	p.wakes.Add(1)
+	c.state.Store(callAbandoned)
+	p.release()
+	err = ctx.Err()
+	if err == nil {
+		err = context.Canceled // a ctx of its own kind that closes Done before setting Err
 	}
-	p.rdl = dl
-	return p.conn.SetReadDeadline(dl)
-}
-
-// endWatch ends w (nil: none) before the reader role changes hands. If it
-// fired, the deadline it set is marked spent so the next reader resets it.
-func (p *pipe) endWatch(w *cancelWatch) {
-	if w == nil || w.stop() {
-		return
-	}
-	w.mu.Lock()
-	w.active = false
-	fired := w.fired
-	w.mu.Unlock()
-	if fired {
-		p.rdl = aLongTimeAgo
-	}
-}
-
-// armRead sets the read deadline for a caller-reader: none for a ctx that
-// can never end, else the ctx deadline but at most cancelPoll ahead. A
-// deadline already in force that is no later is kept: re-arming costs a
-// runtime timer update, which a caller reading other callers' replies on
-// the way to its own would otherwise pay for each.
-func (p *pipe) armRead(cancellable bool, dl time.Time, hasDL bool) error {
-	if !cancellable {
-		if p.rdl.IsZero() {
-			return nil
-		}
-		p.rdl = time.Time{}
-		return p.conn.SetReadDeadline(time.Time{})
-	}
-	now := time.Now()
-	want := now.Add(cancelPoll)
-	if hasDL && dl.Before(want) {
-		want = dl
-	}
-	if !p.rdl.IsZero() && p.rdl.After(now) && !p.rdl.After(want) {
-		return nil
-	}
-	p.rdl = want
-	return p.conn.SetReadDeadline(want)
+	return true, err
 }
 
 // drain fails every outstanding call after the pipe closed. The reader role

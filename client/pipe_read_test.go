@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,7 +333,7 @@ func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 	mustDo(t, n, "PING") // under a deadline
 	old := n.pipes[0].Load()
 	// An idle, healthy pipe passes the check and is kept.
-	time.Sleep(2 * max(probeAfter, cancelPoll))
+	time.Sleep(2 * probeAfter)
 	mustDo(t, n, "PING")
 	if n.pipes[0].Load() != old || old.broken.Load() {
 		t.Fatal("a healthy idle pipe was closed by the idle check")
@@ -350,12 +351,12 @@ func TestPipeIdlePeerCloseIsNotSent(t *testing.T) {
 	}
 }
 
-// A caller waiting under a cancellable ctx for a slow reply is woken by its
-// read deadline once (the first cancellation poll), not every cancelPoll:
-// after that a cancellation interrupts the read. The cancellation is still
-// seen at once, and the pipe's next readers, with or without a deadline,
-// are not hit by a read deadline the watch left behind.
-func TestSlowReplyWakesCallerOnce(t *testing.T) {
+// A caller waiting under a cancellable ctx for a slow reply is not woken
+// before it (it used to be, by a first 2 ms cancellation poll), and a
+// cancellation still interrupts the read at once. The pipe's next readers,
+// with or without a deadline, are not hit by a read deadline the watch left
+// behind.
+func TestSlowReplyDoesNotWakeCaller(t *testing.T) {
 	n, p := servedPipe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -364,9 +365,8 @@ func TestSlowReplyWakesCallerOnce(t *testing.T) {
 	if s, _ := r.Text(); err != nil || s != "slow" {
 		t.Fatalf("300 ms script under a 10 s deadline: %v %v", r, err)
 	}
-	// Polling every cancelPoll would have woken it ~150 times.
-	if w := p.wakes.Load() - w0; w > 2 {
-		t.Errorf("a 300 ms reply woke its caller %d times, want at most 2", w)
+	if w := p.wakes.Load() - w0; w != 0 {
+		t.Errorf("a 300 ms reply woke its caller %d times before it came, want 0", w)
 	}
 
 	cctx, ccancel := context.WithCancel(context.Background())
@@ -459,12 +459,27 @@ func TestCancelWatchStorm(t *testing.T) {
 	}
 }
 
-// A caller that got its reply and left the pipe idle leaves no read
-// deadline behind: armed cancelPoll ahead, it would fire on the idle
-// connection, a wake-up for nothing after every call of a caller that
-// pauses between calls.
-func TestIdlePipeKeepsNoReadDeadline(t *testing.T) {
+// A caller that got its reply leaves no read deadline behind, and no
+// registration on a ctx it used once: the owner's cancel, which follows
+// most calls, would start the watch's goroutine for nothing. A ctx used
+// for call after call keeps its registration, which then costs nothing;
+// when it ends between calls, the idle pipe is left alone; when the pipe
+// fails, the registration goes with it.
+type ctxKey struct{}
+
+func TestCancelWatchRegistrations(t *testing.T) {
 	n, p := servedPipe(t)
+	echo := func(ctx context.Context, v string) {
+		t.Helper()
+		if r, err := do(ctx, n, "ECHO", v); err != nil || r.String() != strconv.Quote(v) {
+			t.Fatalf("ECHO %s: %v %v", v, r, err)
+		}
+		// This goroutine held the reader role and gave it up: nobody else
+		// has touched the pipe since.
+		if p.stale {
+			t.Fatalf("ECHO %s left a read deadline behind", v)
+		}
+	}
 	for _, mk := range []func() (context.Context, context.CancelFunc){
 		func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 10*time.Second)
@@ -472,16 +487,57 @@ func TestIdlePipeKeepsNoReadDeadline(t *testing.T) {
 		func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
 	} {
 		ctx, cancel := mk()
-		r, err := do(ctx, n, "ECHO", "x")
+		echo(ctx, "once")
 		cancel()
-		if err != nil || r.String() != `"x"` {
-			t.Fatalf("ECHO: %v %v", r, err)
+		if p.ws.kept.Load() != nil {
+			t.Error("a ctx used once is still registered after its call")
 		}
-		// This goroutine held the reader role and gave it up: nobody else
-		// has touched the pipe since.
-		if !p.rdl.IsZero() {
-			t.Errorf("idle pipe keeps a read deadline %v from now", time.Until(p.rdl).Round(time.Microsecond))
+	}
+
+	long, cancelLong := context.WithCancel(context.Background())
+	echo(long, "first")
+	echo(long, "second")
+	w := p.ws.kept.Load()
+	if w == nil {
+		t.Fatal("a ctx used twice in a row is not kept")
+	}
+	echo(context.WithValue(long, ctxKey{}, "v"), "third") // shares long's Done
+	if p.ws.kept.Load() != w {
+		t.Error("a ctx sharing the kept one's Done registered anew")
+	}
+	w0 := p.wakes.Load()
+	cancelLong()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.mu.Lock()
+		fired := w.fired
+		w.mu.Unlock()
+		if fired {
+			break
 		}
+		if time.Now().After(deadline) {
+			t.Fatal("the kept watch did not fire when its ctx ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := do(long, n, "ECHO", "late"); !errors.Is(err, context.Canceled) {
+		t.Errorf("a call under the ended ctx: %v", err)
+	}
+	echo(context.Background(), "after")
+	if p.broken.Load() || n.pipes[0].Load() != p || p.wakes.Load() != w0 {
+		t.Errorf("the idle pipe was touched by an ending ctx (broken %v, wakes %d)", p.broken.Load(), p.wakes.Load()-w0)
+	}
+
+	still, cancelStill := context.WithCancel(context.Background())
+	defer cancelStill()
+	echo(still, "a")
+	echo(still, "b")
+	if p.ws.kept.Load() == nil {
+		t.Fatal("a ctx used twice in a row is not kept")
+	}
+	p.close()
+	if p.ws.kept.Load() != nil {
+		t.Error("a failed pipe keeps its registration: a long-lived ctx would keep the dead pipe")
 	}
 }
 
