@@ -459,14 +459,14 @@ func TestCancelWatchStorm(t *testing.T) {
 	}
 }
 
+type ctxKey struct{}
+
 // A caller that got its reply leaves no read deadline behind, and no
 // registration on a ctx it used once: the owner's cancel, which follows
 // most calls, would start the watch's goroutine for nothing. A ctx used
 // for call after call keeps its registration, which then costs nothing;
 // when it ends between calls, the idle pipe is left alone; when the pipe
 // fails, the registration goes with it.
-type ctxKey struct{}
-
 func TestCancelWatchRegistrations(t *testing.T) {
 	n, p := servedPipe(t)
 	echo := func(ctx context.Context, v string) {
@@ -549,4 +549,75 @@ func servedPipe(t *testing.T) (*node, *pipe) {
 	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second})
 	mustDo(t, n, "PING")
 	return n, n.pipes[0].Load()
+}
+
+// deadlineCountingConn counts the read deadlines set on a connection. It
+// embeds the *net.TCPConn, so everything else (the idle probe's raw
+// socket included) is the real connection's.
+type deadlineCountingConn struct {
+	*net.TCPConn
+	future, past atomic.Int32
+}
+
+func (c *deadlineCountingConn) SetReadDeadline(t time.Time) error {
+	if t.After(time.Now()) {
+		c.future.Add(1)
+	} else if !t.IsZero() {
+		c.past.Add(1)
+	}
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// A lone caller under a ctx that can end arms no timer of its own: a read
+// deadline in the future would be a runtime timer due before every other,
+// which wakes an idle thread on each call (it used to be set and cleared
+// on every call). Its ctx's end still interrupts the read: the only
+// deadlines set are the past ones that do so.
+func TestCallUnderDeadlineArmsNoTimer(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.ServerOptions{})
+	var conns []*deadlineCountingConn
+	var mu sync.Mutex
+	n := testNode(t, srv.Addr, &connConfig{HealthTimeout: 30 * time.Second,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			cc := &deadlineCountingConn{TCPConn: c.(*net.TCPConn)}
+			mu.Lock()
+			conns = append(conns, cc)
+			mu.Unlock()
+			return cc, nil
+		}})
+	mustDo(t, n, "SET", "k", "v") // dials, and the handshake sets deadlines of its own
+	mu.Lock()
+	if len(conns) != 1 {
+		t.Fatalf("%d connections dialed, want 1", len(conns))
+	}
+	conn := conns[0]
+	mu.Unlock()
+	f0, p0 := conn.future.Load(), conn.past.Load()
+	for i := range 400 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if i%2 == 1 {
+			cancel()
+			ctx, cancel = context.WithCancel(context.Background())
+		}
+		r, err := do(ctx, n, "GET", "k")
+		cancel()
+		if err != nil || r.String() != `"v"` {
+			t.Fatalf("GET %d: %v %v", i, r, err)
+		}
+	}
+	cctx, ccancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, ccancel)
+	if _, err := do(cctx, n, busyArgs(300*time.Millisecond, "left")...); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled during a 300 ms script: %v", err)
+	}
+	if n.pipes[0].Load().conn != net.Conn(conn) {
+		t.Fatal("the connection was replaced")
+	}
+	if f, p := conn.future.Load()-f0, conn.past.Load()-p0; f != 0 || p != 1 {
+		t.Errorf("400 calls and one cancellation set %d read deadlines in the future and %d in the past, want 0 and 1", f, p)
+	}
 }
