@@ -23,22 +23,17 @@ func BenchmarkReadArray(b *testing.B) {
 				name += "/Strings"
 			}
 			b.Run(name, func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
-				b.ReportAllocs()
-				src := bytes.NewReader(data)
-				rd := newRespReader(src)
-				for b.Loop() {
-					src.Reset(data)
-					res, err := rd.readReply()
-					if err != nil || res.Len() != n {
-						b.Fatalf("%d elements, %v", res.Len(), err)
+				benchReply(b, data, len(data), func(res Result) error {
+					if res.Len() != n {
+						return fmt.Errorf("%d elements", res.Len())
 					}
 					if strs {
 						if s, err := res.Strings(); err != nil || len(s) != n {
-							b.Fatalf("Strings: %d, %v", len(s), err)
+							return fmt.Errorf("Strings: %d, %v", len(s), err)
 						}
 					}
-				}
+					return nil
+				})
 			})
 		}
 	}
@@ -51,17 +46,30 @@ func BenchmarkReadBulk(b *testing.B) {
 		data := append(fmt.Appendf(nil, "$%d\r\n", n), bytes.Repeat([]byte{'v'}, n)...)
 		data = append(data, "\r\n"...)
 		b.Run(fmt.Sprintf("%dMiB", n>>20), func(b *testing.B) {
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			src := bytes.NewReader(data)
-			rd := newRespReader(src)
-			for b.Loop() {
-				src.Reset(data)
-				res, err := rd.readReply()
-				if err != nil || len(res.str) != n {
-					b.Fatalf("%d bytes, %v", len(res.str), err)
+			benchReply(b, data, n, func(res Result) error {
+				if len(res.str) != n {
+					return fmt.Errorf("%d bytes", len(res.str))
 				}
-			}
+				return nil
+			})
 		})
+	}
+}
+
+// benchReply parses data, one reply, once per iteration, and checks it.
+func benchReply(b *testing.B, data []byte, payload int, check func(Result) error) {
+	b.SetBytes(int64(payload))
+	b.ReportAllocs()
+	src := bytes.NewReader(data)
+	rd := newRespReader(src)
+	for b.Loop() {
+		src.Reset(data)
+		res, err := rd.readReply()
+		if err == nil {
+			err = check(res)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
