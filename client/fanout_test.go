@@ -186,6 +186,33 @@ func TestFanoutClusterWide(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a split keeps each slot's keys in the caller's order", func(t *testing.T) {
+		// 7 slots, each named by several keys, the slots interleaved, and
+		// every key twice: MSET sets each key's later value, as one
+		// server would, only if each slot's share keeps the caller's order.
+		mset, mget := []any{"MSET"}, []any{"MGET"}
+		for round := range 2 {
+			for i := range 30 {
+				k := keyIn(slots.Slot((i*5%7)*2000+11), fmt.Sprintf("ord%d", i))
+				mset = append(mset, k, 100*round+i)
+				if round == 0 {
+					mget = append(mget, k)
+				}
+			}
+		}
+		if err := c.Do(ctx, mset...).Err(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Do(ctx, mget...).Results()
+		if err != nil || len(got) != 30 {
+			t.Fatalf("MGET: %d replies, %v", len(got), err)
+		}
+		for i, r := range got {
+			if v, _ := r.Int64(); v != int64(100+i) {
+				t.Errorf("key %d: %v, want %d", i, r, 100+i)
+			}
+		}
+	})
 	t.Run("DEL EXISTS MSET across slots", func(t *testing.T) {
 		keys := []any{keyIn(1, "a"), keyIn(6000, "b"), keyIn(12000, "c"), keyIn(16000, "d")}
 		mset := []any{"MSET"}
