@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // How a caller reading its own reply leaves when its ctx ends: a cancel
@@ -108,6 +109,16 @@ func (p *pipe) endWatch(w *cancelWatch) {
 			p.ws.spare = s
 		}
 	}
+}
+
+// clearStale lifts the past read deadline a fired watch may have left, before
+// the reader role's next read.
+func (p *pipe) clearStale() error {
+	if !p.stale {
+		return nil
+	}
+	p.stale = false
+	return p.conn.SetReadDeadline(time.Time{})
 }
 
 // unkeep unregisters the kept watch and returns it when its func can no

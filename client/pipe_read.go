@@ -114,10 +114,7 @@ func (p *pipe) release() {
 // readLoop is the background reader. persistent readers (TLS pipes) run
 // until the pipe fails; the others give the role up once the FIFO is empty.
 func (p *pipe) readLoop(persistent bool) {
-	if p.stale {
-		_ = p.conn.SetReadDeadline(time.Time{})
-		p.stale = false
-	}
+	_ = p.clearStale()
 	for {
 		if !persistent && p.head == len(p.pend) {
 			p.mu.Lock()
@@ -152,15 +149,12 @@ func (p *pipe) readLoop(persistent bool) {
 // err is nil once c's replies are in, or the ctx error when the caller
 // left first (c is then abandoned to the background reader).
 func (p *pipe) readFor(ctx context.Context, c *call) (ok bool, err error) {
-	if p.stale {
-		// Cleared before the watch is active: one that fires from here on
-		// puts the deadline back in the past, and the read sees it.
-		if err := p.conn.SetReadDeadline(time.Time{}); err != nil {
-			p.fail("read", err)
-			p.drain()
-			return false, nil
-		}
-		p.stale = false
+	// Cleared before the watch is active: one that fires from here on puts
+	// the deadline back in the past, and the read sees it.
+	if err := p.clearStale(); err != nil {
+		p.fail("read", err)
+		p.drain()
+		return false, nil
 	}
 	w, ended := p.watch(ctx)
 	for !ended {
